@@ -1,0 +1,184 @@
+//! Routes of the product-listing function.
+//!
+//! | method | path | who | what |
+//! |---|---|---|---|
+//! | POST | /v1/products | product_admin | create a draft (idempotent by `Idempotency-Key` or payload) |
+//! | GET | /v1/products | product_admin | the bank's own products (`status`, `limit`, `cursor`) |
+//! | GET | /v1/products/{id} | product_admin | one own product, with `ETag` |
+//! | PUT | /v1/products/{id} | product_admin | replace terms; `If-Match` required |
+//! | POST | /v1/products/{id}/list | product_admin | list in the catalogue (`If-Match` optional) |
+//! | POST | /v1/products/{id}/delist | product_admin | withdraw from the catalogue |
+//! | GET | /v1/catalogue | anyone | listed, valid products (`region`, `industry`, `amount`, `term`, `type`, `bank`) |
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use puhui_domain::{Error, Principal, Product, ProductDraft, ProductId, ProductStatus};
+use puhui_edge::idempotency::{Outcome, StoredResponse};
+use puhui_edge::{ApiError, ApiJson, ApiQuery, Authenticated, Authenticator, Idempotency, PathParam};
+use puhui_services::{CatalogueFilter, PageRequest, ProductService};
+use serde::Deserialize;
+
+/// What the product routes need.
+#[derive(Clone)]
+pub struct ProductsApi {
+    /// The use cases.
+    pub products: Arc<ProductService>,
+    /// Token verification.
+    pub auth: Arc<Authenticator>,
+    /// Replay of retried creates.
+    pub idempotency: Arc<Idempotency>,
+}
+
+impl ProductsApi {
+    /// The routes' state over a table, with the system clock and ULID ids.
+    pub fn new(table: Arc<dyn puhui_ports::Table>, auth: Arc<Authenticator>) -> Self {
+        let clock: Arc<dyn puhui_ports::Clock> = Arc::new(puhui_ports::SystemClock);
+        let ids = Arc::new(puhui_ports::UlidGenerator::default());
+        ProductsApi {
+            products: Arc::new(ProductService::new(table.clone(), clock.clone(), ids)),
+            auth,
+            idempotency: Arc::new(Idempotency::new(table, clock)),
+        }
+    }
+}
+
+impl FromRef<ProductsApi> for Arc<Authenticator> {
+    fn from_ref(s: &ProductsApi) -> Self {
+        s.auth.clone()
+    }
+}
+
+/// The product-listing routes with their state.
+pub fn routes(state: ProductsApi) -> Router {
+    Router::new()
+        .route("/v1/products", post(create).get(list_own))
+        .route("/v1/products/{id}", get(get_one).put(replace))
+        .route("/v1/products/{id}/list", post(list))
+        .route("/v1/products/{id}/delist", post(delist))
+        .route("/v1/catalogue", get(catalogue))
+        .with_state(state)
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+fn product_response(status: StatusCode, p: &Product) -> Response {
+    let mut resp = (status, Json(p)).into_response();
+    resp.headers_mut().insert(header::ETAG, etag(p.version));
+    resp
+}
+
+/// Parses `If-Match`: `"3"`, `W/"3"` or `3`.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Error> {
+    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let bad = || Error::Malformed {
+        detail: "If-Match must carry the product's ETag, e.g. \"3\"".into(),
+        errors: vec![puhui_domain::FieldError::new("header.if-match", "invalid_format", "expected an ETag like \"3\"")],
+    };
+    let text = value.to_str().map_err(|_| bad())?.trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse().map(Some).map_err(|_| bad())
+}
+
+fn tenant_scope(who: &Principal, action: &str) -> String {
+    match &who.bank_id {
+        Some(bank) => format!("{bank}:{action}"),
+        None => format!("platform:{}:{action}", who.subject),
+    }
+}
+
+async fn create(State(s): State<ProductsApi>, Authenticated(who): Authenticated, headers: HeaderMap, body: ApiJson<ProductDraft>) -> ApiResult {
+    // A key that is not visible ASCII maps to "\0", which the idempotency layer refuses with a 400.
+    let key = headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
+    let scope = tenant_scope(&who, "create-product");
+    let outcome = s
+        .idempotency
+        .run(&scope, key, &body.raw, || async {
+            let p = s.products.create(&who, body.value).await?;
+            let json = serde_json::to_string(&p).map_err(|e| Error::Internal(e.to_string()))?;
+            Ok(StoredResponse {
+                status: 201,
+                headers: vec![
+                    ("location".into(), format!("/v1/products/{}", p.id)),
+                    ("etag".into(), format!("\"{}\"", p.version)),
+                ],
+                body: json,
+            })
+        })
+        .await?;
+    Ok(replay(outcome))
+}
+
+fn replay(outcome: Outcome) -> Response {
+    let (stored, replayed) = match outcome {
+        Outcome::Fresh(r) => (r, false),
+        Outcome::Replayed(r) => (r, true),
+    };
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut resp = (status, stored.body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in stored.headers {
+        if let (Ok(n), Ok(v)) = (header::HeaderName::try_from(name), HeaderValue::from_str(&value)) {
+            h.insert(n, v);
+        }
+    }
+    if replayed {
+        h.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+/// Query of the own-products list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    status: Option<ProductStatus>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list_own(State(s): State<ProductsApi>, Authenticated(who): Authenticated, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult {
+    let listing = s.products.list_own(&who, q.status, PageRequest { limit: q.limit, cursor: q.cursor }).await?;
+    Ok(Json(listing).into_response())
+}
+
+async fn get_one(State(s): State<ProductsApi>, Authenticated(who): Authenticated, PathParam(id): PathParam<ProductId>) -> ApiResult {
+    let p = s.products.get(&who, id).await?;
+    Ok(product_response(StatusCode::OK, &p))
+}
+
+async fn replace(
+    State(s): State<ProductsApi>,
+    Authenticated(who): Authenticated,
+    PathParam(id): PathParam<ProductId>,
+    headers: HeaderMap,
+    body: ApiJson<ProductDraft>,
+) -> ApiResult {
+    let expected = if_match(&headers)?
+        .ok_or_else(|| Error::PreconditionRequired("send If-Match with the ETag you read, so no one's change is lost".into()))?;
+    let p = s.products.replace(&who, id, expected, body.value).await?;
+    Ok(product_response(StatusCode::OK, &p))
+}
+
+async fn list(State(s): State<ProductsApi>, Authenticated(who): Authenticated, PathParam(id): PathParam<ProductId>, headers: HeaderMap) -> ApiResult {
+    let p = s.products.set_status(&who, id, ProductStatus::Listed, if_match(&headers)?).await?;
+    Ok(product_response(StatusCode::OK, &p))
+}
+
+async fn delist(State(s): State<ProductsApi>, Authenticated(who): Authenticated, PathParam(id): PathParam<ProductId>, headers: HeaderMap) -> ApiResult {
+    let p = s.products.set_status(&who, id, ProductStatus::Delisted, if_match(&headers)?).await?;
+    Ok(product_response(StatusCode::OK, &p))
+}
+
+async fn catalogue(State(s): State<ProductsApi>, ApiQuery(filter): ApiQuery<CatalogueFilter>) -> ApiResult {
+    Ok(Json(s.products.catalogue(filter).await?).into_response())
+}

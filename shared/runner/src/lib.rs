@@ -1,0 +1,138 @@
+//! The local runner: Puhui on one machine with no external services. Every HTTP function's
+//! router is mounted on one port, queue consumers poll their SQLite queues in-process, and
+//! schedules fire on timers — the same handlers the Lambdas run, on the embedded backend.
+//!
+//! A new function plugs in with one line in [`Runner::functions`]: its routes, its consumers or
+//! its schedules.
+
+pub mod consumers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use puhui_edge::{AuthConfig, Authenticator};
+use puhui_embedded::{LocalBlobStore, PresignError, SqliteTable};
+use puhui_ports::{Clock, SystemClock};
+
+pub use consumers::{Consumer, Schedule};
+
+/// Runner settings, from the environment with local defaults.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Listen address (`PUHUI_ADDR`, default `127.0.0.1:8080`; port 0 picks a free one).
+    pub addr: SocketAddr,
+    /// Where the SQLite files and blobs live (`PUHUI_DATA_DIR`, default `.puhui/data`).
+    pub data_dir: PathBuf,
+    /// Where the development signing key and JWKS live (`PUHUI_DEV_KEYS`, default `.puhui/dev-keys`).
+    pub dev_keys: PathBuf,
+}
+
+impl RunnerConfig {
+    /// Reads the configuration.
+    pub fn from_env() -> Result<Self, String> {
+        let var = |k: &str, d: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_owned());
+        let addr = var("PUHUI_ADDR", "127.0.0.1:8080");
+        Ok(RunnerConfig {
+            addr: addr.parse().map_err(|e| format!("PUHUI_ADDR={addr}: {e}"))?,
+            data_dir: var("PUHUI_DATA_DIR", ".puhui/data").into(),
+            dev_keys: var("PUHUI_DEV_KEYS", ".puhui/dev-keys").into(),
+        })
+    }
+}
+
+/// The assembled local platform: routes plus background work.
+pub struct Runner {
+    /// Every HTTP route, with the shared layers applied.
+    pub app: Router,
+    /// Queue consumers to poll.
+    pub consumers: Vec<Consumer>,
+    /// Timed jobs.
+    pub schedules: Vec<Schedule>,
+}
+
+/// Ports of the embedded backend, shared by every function in the runner.
+#[derive(Clone)]
+pub struct Backend {
+    /// The document table.
+    pub table: Arc<SqliteTable>,
+    /// The blob store (presigned URLs served at `/blobs/...`).
+    pub blobs: Arc<LocalBlobStore>,
+    /// Token verification (dev keys unless `PUHUI_JWKS`/`PUHUI_JWKS_PATH` is set).
+    pub auth: Arc<Authenticator>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Runner {
+    /// Opens the embedded backend under `config.data_dir` and mounts every function.
+    pub fn build(config: &RunnerConfig, base_url: &str) -> Result<Runner, Box<dyn std::error::Error>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let table = Arc::new(SqliteTable::open(config.data_dir.join("puhui.db"))?);
+        let blobs = Arc::new(LocalBlobStore::new(config.data_dir.join("blobs"), base_url.to_owned(), blob_secret(config)?, clock.clone()));
+        let mut auth_config = AuthConfig::from_env()?;
+        if auth_config.jwks.keys.is_empty() {
+            // No keys configured: trust the local development issuer (created on first run).
+            let dev = puhui_samplekit::tokens::DevIssuer::load_or_create(&config.dev_keys)?;
+            auth_config.jwks = serde_json::from_str(&dev.jwks_json())?;
+        }
+        let auth = Arc::new(Authenticator::new(auth_config)?);
+        let backend = Backend { table, blobs, auth, clock };
+        Ok(Self::functions(&backend))
+    }
+
+    /// Every function of the platform. Add a function here, one line each.
+    pub fn functions(b: &Backend) -> Runner {
+        let routes = Router::new()
+            .merge(puhui_api::products::routes(puhui_api::products::ProductsApi::new(b.table.clone(), b.auth.clone())))
+            .merge(blob_routes(b.blobs.clone()));
+        Runner {
+            app: puhui_api::finish(routes, puhui_edge::max_body_bytes_from_env()),
+            consumers: vec![],
+            schedules: vec![],
+        }
+    }
+}
+
+/// A per-installation secret for signing local presigned URLs, created on first run.
+fn blob_secret(config: &RunnerConfig) -> std::io::Result<Vec<u8>> {
+    let path = config.data_dir.join("blob-url-secret");
+    if let Ok(hex_secret) = std::fs::read_to_string(&path)
+        && let Ok(secret) = hex::decode(hex_secret.trim())
+    {
+        return Ok(secret);
+    }
+    let mut secret = vec![0u8; 32];
+    aws_lc_rs::rand::fill(&mut secret).map_err(|_| std::io::Error::other("no randomness for the blob URL secret"))?;
+    std::fs::write(&path, hex::encode(&secret))?;
+    Ok(secret)
+}
+
+fn blob_routes(blobs: Arc<LocalBlobStore>) -> Router {
+    Router::new().route("/blobs/{*key}", get(serve_presigned)).with_state(blobs)
+}
+
+/// Serves a presigned URL of the local blob store: signature and expiry checked.
+async fn serve_presigned(State(blobs): State<Arc<LocalBlobStore>>, req: Request) -> Response {
+    let path_and_query = req.uri().path_and_query().map_or("", |p| p.as_str()).to_owned();
+    match blobs.open_presigned(&path_and_query).await {
+        Ok(bytes) => (StatusCode::OK, [("content-type", "application/octet-stream")], bytes).into_response(),
+        Err(e) => {
+            let status = match e {
+                PresignError::Malformed(_) => StatusCode::BAD_REQUEST,
+                PresignError::BadSignature | PresignError::Expired => StatusCode::FORBIDDEN,
+                PresignError::NotFound => StatusCode::NOT_FOUND,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let problem = serde_json::json!({"type": "/problems/presigned-url", "title": "Presigned URL refused",
+                                             "status": status.as_u16(), "detail": e.to_string()});
+            (status, [("content-type", puhui_edge::problem::PROBLEM_JSON)], problem.to_string()).into_response()
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Puhui use cases. Each service takes its ports and a verified [`puhui_domain::Principal`],
+//! and is the only place that decides who may do what.
+
+pub mod paging;
+pub mod products;
+
+pub use paging::{Listing, PageRequest};
+pub use products::{CatalogueFilter, ProductService};

@@ -1,0 +1,39 @@
+//! Page requests and listings shared by every list endpoint.
+
+use puhui_domain::Error;
+use serde::{Deserialize, Serialize};
+
+/// Default page size.
+pub const DEFAULT_LIMIT: u32 = 20;
+/// Largest page size.
+pub const MAX_LIMIT: u32 = 100;
+
+/// What a caller asks for: a page size and the cursor from the previous page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct PageRequest {
+    /// Page size (1–100, default 20).
+    pub limit: Option<u32>,
+    /// Cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    /// The page size, checked.
+    pub fn limit(&self) -> Result<u32, Error> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(_) => Err(Error::field("limit", "out_of_range", format!("must be 1–{MAX_LIMIT}"))),
+        }
+    }
+}
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Listing<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Cursor for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
