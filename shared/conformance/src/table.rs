@@ -160,7 +160,7 @@ pub async fn update_and_delete_conditions(t: Arc<dyn Table>) {
 
 async fn seed(t: &Arc<dyn Table>, ns: &str, sks: &[&str]) {
     for sk in sks {
-        t.put(item(ns, sk, json!({"sk": sk})), None).await.unwrap();
+        t.put(item(ns, sk, json!({"label": sk})), None).await.unwrap();
     }
 }
 
@@ -245,9 +245,10 @@ pub async fn secondary_index_is_sparse_and_follows_updates(t: Arc<dyn Table>) {
 pub async fn transaction_fails_as_a_whole(t: Arc<dyn Table>) {
     let ns = namespace("txf");
     t.put(item(&ns, "existing", json!({"v": 1})), None).await.unwrap();
+    t.put(item(&ns, "other", json!({"v": 1})), None).await.unwrap();
     let ops = vec![
         TxOp::Put { item: item(&ns, "new", json!({})), condition: Some(Condition::NotExists) },
-        TxOp::Update { key: Key::new(&ns, "existing"), update: Update { set: attrs(json!({"v": 2})), ..Update::default() }, condition: None },
+        TxOp::Update { key: Key::new(&ns, "other"), update: Update { set: attrs(json!({"v": 2})), ..Update::default() }, condition: None },
         TxOp::Put { item: item(&ns, "existing", json!({})), condition: Some(Condition::NotExists) },
     ];
     match t.transact(ops).await {
@@ -258,7 +259,7 @@ pub async fn transaction_fails_as_a_whole(t: Arc<dyn Table>) {
         other => panic!("expected a cancelled transaction, got {other:?}"),
     }
     assert_eq!(t.get(&Key::new(&ns, "new")).await.unwrap(), None);
-    assert_eq!(t.get(&Key::new(&ns, "existing")).await.unwrap().unwrap().attrs["v"], json!(1));
+    assert_eq!(t.get(&Key::new(&ns, "other")).await.unwrap().unwrap().attrs["v"], json!(1));
 }
 
 /// A transaction that holds applies every put, update, delete and check.

@@ -54,6 +54,8 @@ pub struct Runner {
     pub consumers: Vec<Consumer>,
     /// Timed jobs.
     pub schedules: Vec<Schedule>,
+    /// The ports everything runs on.
+    pub backend: Backend,
 }
 
 /// Ports of the embedded backend, shared by every function in the runner.
@@ -96,6 +98,7 @@ impl Runner {
             app: puhui_api::finish(routes, puhui_edge::max_body_bytes_from_env()),
             consumers: vec![],
             schedules: vec![],
+            backend: b.clone(),
         }
     }
 }

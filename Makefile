@@ -1,0 +1,56 @@
+# Puhui: the two commands of the README, and the pieces they are made of.
+#   make demo   build, start the local runner (embedded backend), seed, walk through, stop
+#   make test   fmt, clippy, unit + conformance (both adapters) + end-to-end tests, cfn-lint
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+CARGO ?= cargo
+# Tools installed into the repository's own virtualenv; the stamp changes when the pins do.
+TOOLS := $(VENV)/.tools-$(shell cksum < tests/requirements.txt | cut -d' ' -f1)
+
+.PHONY: demo serve test lint unit cfn-lint tools local-bins clean bench-coldstart
+
+demo: local-bins
+	target/debug/samplekit demo --runner target/debug/puhui-local
+
+serve: local-bins
+	@echo "Dev token for Bank of Ningbo's product admin (valid 1 h):"
+	@target/debug/samplekit token --bank nbcb --roles product_admin
+	@echo "Try: curl -s 'http://127.0.0.1:8080/v1/catalogue?region=330203' ; seed with: target/debug/samplekit seed --url http://127.0.0.1:8080"
+	target/debug/puhui-local
+
+local-bins:
+	$(CARGO) build -p puhui-runner -p puhui-samplekit
+
+tools: $(TOOLS)
+
+$(TOOLS): tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	rm -f $(VENV)/.tools-*
+	touch $@
+
+test: tools lint unit cfn-lint
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Unit, conformance (embedded and AWS adapters) and end-to-end tests, with a local AWS-API
+# server (moto) started for the run and stopped after it. The end-to-end test runs the Lambda
+# under `cargo lambda watch`, so the function binary is built first.
+unit: tools
+	$(CARGO) build -p product-listing -p puhui-runner -p puhui-samplekit
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tests/scripts/with-moto.sh $(CARGO) test --workspace --no-fail-fast
+
+cfn-lint: tools
+	$(VENV)/bin/cfn-lint infra/template.yaml
+
+clean:
+	rm -rf target .puhui $(VENV)
+
+# Release binary size and cold start (process start to first response) under the cargo-lambda
+# emulator, on the AWS adapter against moto. Results go to BENCHMARKS.md by hand.
+bench-coldstart: tools
+	$(VENV)/bin/cargo-lambda lambda build --release --compiler cargo -p product-listing
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tests/scripts/with-moto.sh $(VENV)/bin/python samplekit/bench/coldstart.py --runs 30

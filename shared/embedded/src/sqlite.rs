@@ -1,0 +1,70 @@
+//! A SQLite connection shared by async callers: opened with the settings every store needs, and
+//! used from blocking threads so the async runtime never waits on disk or locks.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use puhui_ports::{PortError, PortResult};
+use rusqlite::{Connection, ErrorCode};
+
+/// How long a writer waits for another connection's write transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One connection behind a mutex (`rusqlite::Connection` is `Send` but not `Sync`).
+#[derive(Clone)]
+pub(crate) struct Db(Arc<Mutex<Connection>>);
+
+impl Db {
+    /// Opens (creating if needed) the file and applies `schema`.
+    pub(crate) fn open(path: &Path, schema: &str) -> PortResult<Db> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| PortError::Backend(format!("creating {}: {e}", parent.display())))?;
+        }
+        let conn = Connection::open(path).map_err(db_err)?;
+        // The busy timeout first, so the WAL switch and schema creation wait for other openers.
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            .map_err(db_err)?;
+        // In WAL mode NORMAL is durable against application crashes, which is what a local backend needs.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        conn.execute_batch(schema).map_err(db_err)?;
+        Ok(Db(Arc::new(Mutex::new(conn))))
+    }
+
+    /// Runs `f` with the connection on the calling thread (setup, outside the async paths).
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> PortResult<T>,
+    ) -> PortResult<T> {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    pub(crate) async fn call<T, F>(&self, f: F) -> PortResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> PortResult<T> + Send + 'static,
+    {
+        let conn = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock dropped its transaction, which rolled back: the
+            // connection is still consistent, so a poisoned lock is safe to reuse.
+            f(&mut conn.lock().unwrap_or_else(|p| p.into_inner()))
+        })
+        .await
+        .map_err(|e| PortError::Backend(format!("blocking task failed: {e}")))?
+    }
+}
+
+/// Maps a SQLite error: lock contention is retryable, anything else is a backend error.
+pub(crate) fn db_err(e: rusqlite::Error) -> PortError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            PortError::Unavailable(e.to_string())
+        }
+        _ => PortError::Backend(e.to_string()),
+    }
+}
