@@ -46,10 +46,22 @@ pub struct Bank {
 
 /// The sample banks of a Ningbo-like city.
 pub const BANKS: &[Bank] = &[
-    Bank { id: "nbcb", name: "宁波银行 Bank of Ningbo" },
-    Bank { id: "icbc-nb", name: "工商银行宁波分行 ICBC Ningbo" },
-    Bank { id: "ccb-nb", name: "建设银行宁波分行 CCB Ningbo" },
-    Bank { id: "nbrcb", name: "宁波农商银行 Ningbo Rural Commercial Bank" },
+    Bank {
+        id: "nbcb",
+        name: "宁波银行 Bank of Ningbo",
+    },
+    Bank {
+        id: "icbc-nb",
+        name: "工商银行宁波分行 ICBC Ningbo",
+    },
+    Bank {
+        id: "ccb-nb",
+        name: "建设银行宁波分行 CCB Ningbo",
+    },
+    Bank {
+        id: "nbrcb",
+        name: "宁波农商银行 Ningbo Rural Commercial Bank",
+    },
 ];
 
 /// Districts of Ningbo (330200) used for regions.
@@ -69,7 +81,11 @@ pub fn product(rng: &mut Rng, n: usize) -> Value {
     let (name, kind) = PRODUCT_NAMES[n % PRODUCT_NAMES.len()];
     let min_rate = 300 + rng.below(150) as i64; // 3.00 %–4.49 %
     let max_amount_yuan = [1_000_000i64, 3_000_000, 5_000_000, 10_000_000][rng.below(4) as usize];
-    let regions: Vec<&str> = if rng.below(3) == 0 { vec!["330200"] } else { vec![*rng.pick(NINGBO_DISTRICTS)] };
+    let regions: Vec<&str> = if rng.below(3) == 0 {
+        vec!["330200"]
+    } else {
+        vec![*rng.pick(NINGBO_DISTRICTS)]
+    };
     let industries: Vec<&str> = match rng.below(3) {
         0 => vec![],
         1 => vec!["C"],
@@ -79,7 +95,7 @@ pub fn product(rng: &mut Rng, n: usize) -> Value {
         "name": name,
         "description": "示例产品 sample product",
         "product_type": kind,
-        "amount": {"min": 100_000_00, "max": max_amount_yuan * 100},
+        "amount": {"min": 10_000_000, "max": max_amount_yuan * 100},
         "term_months": {"min": 3, "max": if kind == "mortgage" { 120 } else { 36 }},
         "annual_rate_bp": {"min": min_rate, "max": min_rate + 300},
         "regions": regions,

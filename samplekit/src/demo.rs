@@ -42,12 +42,24 @@ pub struct Api {
 impl Api {
     /// A client for `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str) -> Self {
-        Api { base: base.trim_end_matches('/').to_owned(), http: Client::new() }
+        Api {
+            base: base.trim_end_matches('/').to_owned(),
+            http: Client::new(),
+        }
     }
 
     /// Sends a request; `token` adds a bearer header, `headers` any others.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<&Value>) -> Result<Answer, DemoError> {
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Answer, DemoError> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -57,15 +69,36 @@ impl Api {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| DemoError(format!("{method} {path}: {e}")))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| DemoError(format!("{method} {path}: {e}")))?;
         let status = resp.status();
-        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let etag = header("etag");
         let replayed = header("idempotent-replayed").is_some();
         let content_type = header("content-type").unwrap_or_default();
-        let text = resp.text().await.map_err(|e| DemoError(format!("{method} {path}: {e}")))?;
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Ok(Answer { status, etag, replayed, content_type, body })
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| DemoError(format!("{method} {path}: {e}")))?;
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Ok(Answer {
+            status,
+            etag,
+            replayed,
+            content_type,
+            body,
+        })
     }
 }
 
@@ -73,12 +106,17 @@ fn expect(step: &str, a: &Answer, status: u16) -> Result<(), DemoError> {
     if a.status.as_u16() == status {
         Ok(())
     } else {
-        Err(DemoError(format!("{step}: expected HTTP {status}, got {} {}", a.status, a.body)))
+        Err(DemoError(format!(
+            "{step}: expected HTTP {status}, got {} {}",
+            a.status, a.body
+        )))
     }
 }
 
 fn token(issuer: &DevIssuer, bank: &str, roles: &[&str]) -> Result<String, DemoError> {
-    issuer.bank_token(&format!("{bank}-admin"), bank, roles, 3600).map_err(|e| DemoError(e.to_string()))
+    issuer
+        .bank_token(&format!("{bank}-admin"), bank, roles, 3600)
+        .map_err(|e| DemoError(e.to_string()))
 }
 
 /// Seeds every sample bank's products (listed) through the API; returns how many were listed.
@@ -90,11 +128,27 @@ pub async fn seed(api: &Api, issuer: &DevIssuer, seed: u64) -> Result<usize, Dem
         for n in 0..3 {
             let body = data::product(&mut rng, b * 3 + n);
             let key = format!("seed-{seed}-{}-{n}", bank.id);
-            let created = api.call(Method::POST, "/v1/products", Some(&t), &[("idempotency-key", &key)], Some(&body)).await?;
+            let created = api
+                .call(
+                    Method::POST,
+                    "/v1/products",
+                    Some(&t),
+                    &[("idempotency-key", &key)],
+                    Some(&body),
+                )
+                .await?;
             expect("seed: create product", &created, 201)?;
             let id = created.body["id"].as_str().unwrap_or_default().to_owned();
             if created.body["status"] == "draft" {
-                let l = api.call(Method::POST, &format!("/v1/products/{id}/list"), Some(&t), &[], None).await?;
+                let l = api
+                    .call(
+                        Method::POST,
+                        &format!("/v1/products/{id}/list"),
+                        Some(&t),
+                        &[],
+                        None,
+                    )
+                    .await?;
                 expect("seed: list product", &l, 200)?;
             }
             listed += 1;
@@ -126,54 +180,141 @@ pub async fn walkthrough(api: &Api, issuer: &DevIssuer) -> Result<(), DemoError>
 
     step(3, "Bank of Ningbo's product admin creates a draft product");
     let key = format!("demo-{}", chrono::Utc::now().timestamp_millis());
-    let created = api.call(Method::POST, "/v1/products", Some(&admin), &[("idempotency-key", &key)], Some(&product)).await?;
+    let created = api
+        .call(
+            Method::POST,
+            "/v1/products",
+            Some(&admin),
+            &[("idempotency-key", &key)],
+            Some(&product),
+        )
+        .await?;
     expect("create", &created, 201)?;
     let id = created.body["id"].as_str().unwrap_or_default().to_owned();
-    say(&format!("201 Created  id={id}  status={}  ETag={}", created.body["status"], created.etag.as_deref().unwrap_or("-")));
+    say(&format!(
+        "201 Created  id={id}  status={}  ETag={}",
+        created.body["status"],
+        created.etag.as_deref().unwrap_or("-")
+    ));
 
-    step(4, "The client retries the same request (same Idempotency-Key)");
-    let retry = api.call(Method::POST, "/v1/products", Some(&admin), &[("idempotency-key", &key)], Some(&product)).await?;
+    step(
+        4,
+        "The client retries the same request (same Idempotency-Key)",
+    );
+    let retry = api
+        .call(
+            Method::POST,
+            "/v1/products",
+            Some(&admin),
+            &[("idempotency-key", &key)],
+            Some(&product),
+        )
+        .await?;
     expect("retry", &retry, 201)?;
     if retry.body["id"] != created.body["id"] || !retry.replayed {
-        return Err(DemoError("retry: expected the first response replayed".into()));
+        return Err(DemoError(
+            "retry: expected the first response replayed".into(),
+        ));
     }
-    say(&format!("201 replayed (Idempotent-Replayed: true), same id={} — no duplicate product", retry.body["id"]));
+    say(&format!(
+        "201 replayed (Idempotent-Replayed: true), same id={} — no duplicate product",
+        retry.body["id"]
+    ));
 
-    step(5, "Raise the maximum amount to ¥8,000,000 with If-Match: \"1\"");
+    step(
+        5,
+        "Raise the maximum amount to ¥8,000,000 with If-Match: \"1\"",
+    );
     product["amount"]["max"] = json!(800_000_000);
     let path = format!("/v1/products/{id}");
-    let updated = api.call(Method::PUT, &path, Some(&admin), &[("if-match", "\"1\"")], Some(&product)).await?;
+    let updated = api
+        .call(
+            Method::PUT,
+            &path,
+            Some(&admin),
+            &[("if-match", "\"1\"")],
+            Some(&product),
+        )
+        .await?;
     expect("update", &updated, 200)?;
-    say(&format!("200 OK  version={}  ETag={}", updated.body["version"], updated.etag.as_deref().unwrap_or("-")));
+    say(&format!(
+        "200 OK  version={}  ETag={}",
+        updated.body["version"],
+        updated.etag.as_deref().unwrap_or("-")
+    ));
 
     step(6, "A second admin, still holding version 1, tries to save");
     product["annual_rate_bp"]["min"] = json!(250);
-    let stale = api.call(Method::PUT, &path, Some(&admin), &[("if-match", "\"1\"")], Some(&product)).await?;
+    let stale = api
+        .call(
+            Method::PUT,
+            &path,
+            Some(&admin),
+            &[("if-match", "\"1\"")],
+            Some(&product),
+        )
+        .await?;
     expect("conflict", &stale, 412)?;
-    say(&format!("412 {}  ({})  — {}", stale.body["title"].as_str().unwrap_or(""), stale.content_type, stale.body["detail"].as_str().unwrap_or("")));
+    say(&format!(
+        "412 {}  ({})  — {}",
+        stale.body["title"].as_str().unwrap_or(""),
+        stale.content_type,
+        stale.body["detail"].as_str().unwrap_or("")
+    ));
 
     step(7, "Bad input: amount range inverted, region code mistyped");
     let mut bad = product.clone();
     bad["amount"] = json!({"min": 900, "max": 100});
-    let invalid = api.call(Method::POST, "/v1/products", Some(&admin), &[], Some(&bad)).await?;
+    let invalid = api
+        .call(Method::POST, "/v1/products", Some(&admin), &[], Some(&bad))
+        .await?;
     expect("range check", &invalid, 422)?;
     say(&format!("422 {}", field_errors(&invalid.body)));
     bad["amount"] = product["amount"].clone();
     bad["regions"] = json!(["33020"]);
-    let invalid = api.call(Method::POST, "/v1/products", Some(&admin), &[], Some(&bad)).await?;
+    let invalid = api
+        .call(Method::POST, "/v1/products", Some(&admin), &[], Some(&bad))
+        .await?;
     expect("region check", &invalid, 422)?;
     say(&format!("422 {}", field_errors(&invalid.body)));
 
-    step(8, "Another bank (ICBC Ningbo) and a loan officer try to touch the product");
-    let other = api.call(Method::GET, &path, Some(&rival), &[], None).await?;
+    step(
+        8,
+        "Another bank (ICBC Ningbo) and a loan officer try to touch the product",
+    );
+    let other = api
+        .call(Method::GET, &path, Some(&rival), &[], None)
+        .await?;
     expect("other tenant", &other, 404)?;
     say("ICBC's product admin: 404 Not Found — another bank's product does not exist for it");
-    let wrong_role = api.call(Method::PUT, &path, Some(&officer), &[("if-match", "\"2\"")], Some(&product)).await?;
+    let wrong_role = api
+        .call(
+            Method::PUT,
+            &path,
+            Some(&officer),
+            &[("if-match", "\"2\"")],
+            Some(&product),
+        )
+        .await?;
     expect("wrong role", &wrong_role, 403)?;
-    say(&format!("Bank of Ningbo loan officer: 403 — {}", wrong_role.body["detail"].as_str().unwrap_or("")));
+    say(&format!(
+        "Bank of Ningbo loan officer: 403 — {}",
+        wrong_role.body["detail"].as_str().unwrap_or("")
+    ));
 
-    step(9, "List the product; a firm in Haishu district (330203) wanting ¥1,000,000 for 12 months browses");
-    let listed = api.call(Method::POST, &format!("{path}/list"), Some(&admin), &[("if-match", "\"2\"")], None).await?;
+    step(
+        9,
+        "List the product; a firm in Haishu district (330203) wanting ¥1,000,000 for 12 months browses",
+    );
+    let listed = api
+        .call(
+            Method::POST,
+            &format!("{path}/list"),
+            Some(&admin),
+            &[("if-match", "\"2\"")],
+            None,
+        )
+        .await?;
     expect("list", &listed, 200)?;
     let query = "/v1/catalogue?region=330203&amount=100000000&term=12&industry=C1311";
     let cat = api.call(Method::GET, query, None, &[], None).await?;
@@ -184,29 +325,57 @@ pub async fn walkthrough(api: &Api, issuer: &DevIssuer) -> Result<(), DemoError>
     }
 
     step(10, "Delist the product; the catalogue no longer offers it");
-    let delisted = api.call(Method::POST, &format!("{path}/delist"), Some(&admin), &[], None).await?;
+    let delisted = api
+        .call(
+            Method::POST,
+            &format!("{path}/delist"),
+            Some(&admin),
+            &[],
+            None,
+        )
+        .await?;
     expect("delist", &delisted, 200)?;
-    say(&format!("200 OK  status={}  version={}", delisted.body["status"], delisted.body["version"]));
+    say(&format!(
+        "200 OK  status={}  version={}",
+        delisted.body["status"], delisted.body["version"]
+    ));
     let cat = api.call(Method::GET, query, None, &[], None).await?;
     expect("catalogue after delist", &cat, 200)?;
     if contains(&cat.body, &id) {
-        return Err(DemoError("catalogue: the delisted product is still offered".into()));
+        return Err(DemoError(
+            "catalogue: the delisted product is still offered".into(),
+        ));
     }
-    say(&format!("catalogue now has {} matching products, without {id}", cat.body["items"].as_array().map_or(0, Vec::len)));
+    say(&format!(
+        "catalogue now has {} matching products, without {id}",
+        cat.body["items"].as_array().map_or(0, Vec::len)
+    ));
     Ok(())
 }
 
 fn contains(listing: &Value, id: &str) -> bool {
-    listing["items"].as_array().is_some_and(|items| items.iter().any(|p| p["id"] == id))
+    listing["items"]
+        .as_array()
+        .is_some_and(|items| items.iter().any(|p| p["id"] == id))
 }
 
 fn field_errors(problem: &Value) -> String {
     let errors = problem["errors"].as_array().cloned().unwrap_or_default();
     let parts: Vec<String> = errors
         .iter()
-        .map(|e| format!("{} ({})", e["field"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{} ({})",
+                e["field"].as_str().unwrap_or("?"),
+                e["message"].as_str().unwrap_or("")
+            )
+        })
         .collect();
-    format!("{}: {}", problem["title"].as_str().unwrap_or(""), parts.join("; "))
+    format!(
+        "{}: {}",
+        problem["title"].as_str().unwrap_or(""),
+        parts.join("; ")
+    )
 }
 
 fn print_catalogue(listing: &Value) {

@@ -19,7 +19,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn dev_keys() -> PathBuf {
@@ -47,7 +50,9 @@ async fn run_demo(args: &[String]) -> Result<()> {
     let data_dir = std::env::temp_dir().join(format!("puhui-demo-{}", std::process::id()));
     let keys = dev_keys();
     let issuer = DevIssuer::load_or_create(&keys)?;
-    println!("Puhui demo: product listing, over real HTTP, on the embedded backend (SQLite + local directory)");
+    println!(
+        "Puhui demo: product listing, over real HTTP, on the embedded backend (SQLite + local directory)"
+    );
     let mut child = tokio::process::Command::new(&runner)
         .env("PUHUI_ADDR", "127.0.0.1:0")
         .env("PUHUI_DATA_DIR", &data_dir)
@@ -105,7 +110,10 @@ fn token(args: &[String]) -> Result<()> {
     let ttl = arg(args, "--ttl").map_or(Ok(3600), |s| s.parse())?;
     let roles: Vec<&str> = roles.split(',').collect();
     let issuer = DevIssuer::load_or_create(&dev_keys())?;
-    println!("{}", issuer.bank_token(&format!("{bank}-user"), &bank, &roles, ttl)?);
+    println!(
+        "{}",
+        issuer.bank_token(&format!("{bank}-user"), &bank, &roles, ttl)?
+    );
     Ok(())
 }
 

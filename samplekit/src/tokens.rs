@@ -47,13 +47,20 @@ impl DevIssuer {
 
     /// A fresh key pair with a chosen key id.
     pub fn generate_with_kid(kid: &str) -> Result<Self, TokenError> {
-        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).map_err(err)?;
+        let doc =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(err)?;
         Self::from_pkcs8(kid, doc.as_ref())
     }
 
     fn from_pkcs8(kid: &str, pkcs8: &[u8]) -> Result<Self, TokenError> {
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(err)?;
-        Ok(DevIssuer { kid: kid.to_owned(), pkcs8: pkcs8.to_vec(), public_point: pair.public_key().as_ref().to_vec() })
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(err)?;
+        Ok(DevIssuer {
+            kid: kid.to_owned(),
+            pkcs8: pkcs8.to_vec(),
+            public_point: pair.public_key().as_ref().to_vec(),
+        })
     }
 
     /// The key id (`kid`).
@@ -79,10 +86,18 @@ impl DevIssuer {
     }
 
     /// A bank token valid for `ttl_secs`, with the default issuer and audience.
-    pub fn bank_token(&self, subject: &str, bank_id: &str, roles: &[&str], ttl_secs: i64) -> Result<String, TokenError> {
+    pub fn bank_token(
+        &self,
+        subject: &str,
+        bank_id: &str,
+        roles: &[&str],
+        ttl_secs: i64,
+    ) -> Result<String, TokenError> {
         let now = chrono::Utc::now().timestamp();
-        self.sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "bank_id": bank_id,
-                          "roles": roles, "iat": now, "nbf": now - 5, "exp": now + ttl_secs}))
+        self.sign(
+            &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "bank_id": bank_id,
+                          "roles": roles, "iat": now, "nbf": now - 5, "exp": now + ttl_secs}),
+        )
     }
 
     /// Writes `jwks.json` and the private key (`signing-key.pk8`, owner-readable) into `dir`.
@@ -95,7 +110,8 @@ impl DevIssuer {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+            std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
+                .map_err(err)?;
         }
         Ok(())
     }

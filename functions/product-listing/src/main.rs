@@ -15,6 +15,9 @@ async fn main() -> Result<(), Error> {
     let aws = puhui_aws::AwsBackend::from_env().await;
     let table = Arc::new(aws.table(table_name));
     let auth = Arc::new(Authenticator::new(AuthConfig::from_env()?)?);
-    let app = puhui_api::finish(routes(ProductsApi::new(table, auth)), puhui_edge::max_body_bytes_from_env());
+    let app = puhui_api::finish(
+        routes(ProductsApi::new(table, auth)),
+        puhui_edge::max_body_bytes_from_env(),
+    );
     lambda_http::run(app).await
 }

@@ -19,7 +19,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use puhui_domain::{Error, Principal, Product, ProductDraft, ProductId, ProductStatus};
 use puhui_edge::idempotency::{Outcome, StoredResponse};
-use puhui_edge::{ApiError, ApiJson, ApiQuery, Authenticated, Authenticator, Idempotency, PathParam};
+use puhui_edge::{
+    ApiError, ApiJson, ApiQuery, Authenticated, Authenticator, Idempotency, PathParam,
+};
 use puhui_services::{CatalogueFilter, PageRequest, ProductService};
 use serde::Deserialize;
 
@@ -67,7 +69,8 @@ pub fn routes(state: ProductsApi) -> Router {
 type ApiResult = Result<Response, ApiError>;
 
 fn etag(version: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+    HeaderValue::from_str(&format!("\"{version}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
 fn product_response(status: StatusCode, p: &Product) -> Response {
@@ -78,10 +81,16 @@ fn product_response(status: StatusCode, p: &Product) -> Response {
 
 /// Parses `If-Match`: `"3"`, `W/"3"` or `3`.
 fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Error> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
     let bad = || Error::Malformed {
         detail: "If-Match must carry the product's ETag, e.g. \"3\"".into(),
-        errors: vec![puhui_domain::FieldError::new("header.if-match", "invalid_format", "expected an ETag like \"3\"")],
+        errors: vec![puhui_domain::FieldError::new(
+            "header.if-match",
+            "invalid_format",
+            "expected an ETag like \"3\"",
+        )],
     };
     let text = value.to_str().map_err(|_| bad())?.trim();
     let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
@@ -95,9 +104,16 @@ fn tenant_scope(who: &Principal, action: &str) -> String {
     }
 }
 
-async fn create(State(s): State<ProductsApi>, Authenticated(who): Authenticated, headers: HeaderMap, body: ApiJson<ProductDraft>) -> ApiResult {
+async fn create(
+    State(s): State<ProductsApi>,
+    Authenticated(who): Authenticated,
+    headers: HeaderMap,
+    body: ApiJson<ProductDraft>,
+) -> ApiResult {
     // A key that is not visible ASCII maps to "\0", which the idempotency layer refuses with a 400.
-    let key = headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
     let scope = tenant_scope(&who, "create-product");
     let outcome = s
         .idempotency
@@ -125,9 +141,15 @@ fn replay(outcome: Outcome) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut resp = (status, stored.body).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     for (name, value) in stored.headers {
-        if let (Ok(n), Ok(v)) = (header::HeaderName::try_from(name), HeaderValue::from_str(&value)) {
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::try_from(name),
+            HeaderValue::from_str(&value),
+        ) {
             h.insert(n, v);
         }
     }
@@ -146,12 +168,30 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-async fn list_own(State(s): State<ProductsApi>, Authenticated(who): Authenticated, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult {
-    let listing = s.products.list_own(&who, q.status, PageRequest { limit: q.limit, cursor: q.cursor }).await?;
+async fn list_own(
+    State(s): State<ProductsApi>,
+    Authenticated(who): Authenticated,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult {
+    let listing = s
+        .products
+        .list_own(
+            &who,
+            q.status,
+            PageRequest {
+                limit: q.limit,
+                cursor: q.cursor,
+            },
+        )
+        .await?;
     Ok(Json(listing).into_response())
 }
 
-async fn get_one(State(s): State<ProductsApi>, Authenticated(who): Authenticated, PathParam(id): PathParam<ProductId>) -> ApiResult {
+async fn get_one(
+    State(s): State<ProductsApi>,
+    Authenticated(who): Authenticated,
+    PathParam(id): PathParam<ProductId>,
+) -> ApiResult {
     let p = s.products.get(&who, id).await?;
     Ok(product_response(StatusCode::OK, &p))
 }
@@ -163,22 +203,44 @@ async fn replace(
     headers: HeaderMap,
     body: ApiJson<ProductDraft>,
 ) -> ApiResult {
-    let expected = if_match(&headers)?
-        .ok_or_else(|| Error::PreconditionRequired("send If-Match with the ETag you read, so no one's change is lost".into()))?;
+    let expected = if_match(&headers)?.ok_or_else(|| {
+        Error::PreconditionRequired(
+            "send If-Match with the ETag you read, so no one's change is lost".into(),
+        )
+    })?;
     let p = s.products.replace(&who, id, expected, body.value).await?;
     Ok(product_response(StatusCode::OK, &p))
 }
 
-async fn list(State(s): State<ProductsApi>, Authenticated(who): Authenticated, PathParam(id): PathParam<ProductId>, headers: HeaderMap) -> ApiResult {
-    let p = s.products.set_status(&who, id, ProductStatus::Listed, if_match(&headers)?).await?;
+async fn list(
+    State(s): State<ProductsApi>,
+    Authenticated(who): Authenticated,
+    PathParam(id): PathParam<ProductId>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let p = s
+        .products
+        .set_status(&who, id, ProductStatus::Listed, if_match(&headers)?)
+        .await?;
     Ok(product_response(StatusCode::OK, &p))
 }
 
-async fn delist(State(s): State<ProductsApi>, Authenticated(who): Authenticated, PathParam(id): PathParam<ProductId>, headers: HeaderMap) -> ApiResult {
-    let p = s.products.set_status(&who, id, ProductStatus::Delisted, if_match(&headers)?).await?;
+async fn delist(
+    State(s): State<ProductsApi>,
+    Authenticated(who): Authenticated,
+    PathParam(id): PathParam<ProductId>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let p = s
+        .products
+        .set_status(&who, id, ProductStatus::Delisted, if_match(&headers)?)
+        .await?;
     Ok(product_response(StatusCode::OK, &p))
 }
 
-async fn catalogue(State(s): State<ProductsApi>, ApiQuery(filter): ApiQuery<CatalogueFilter>) -> ApiResult {
+async fn catalogue(
+    State(s): State<ProductsApi>,
+    ApiQuery(filter): ApiQuery<CatalogueFilter>,
+) -> ApiResult {
     Ok(Json(s.products.catalogue(filter).await?).into_response())
 }

@@ -10,7 +10,8 @@ use puhui_ports::{BlobStore, PortError};
 use crate::namespace;
 
 /// Reads a presigned URL the way an outside client would; `None` if refused or absent.
-pub type Fetch = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>> + Send + Sync>;
+pub type Fetch =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>> + Send + Sync>;
 
 /// A store under test and a way to follow its presigned URLs.
 #[derive(Clone)]
@@ -43,10 +44,22 @@ macro_rules! blob_tests {
 pub async fn blob_round_trip_and_overwrite(f: BlobFixture) {
     let ns = namespace("blob");
     let key = format!("{ns}/a.json");
-    f.store.put(&key, b"{\"v\":1}".to_vec(), "application/json").await.unwrap();
-    assert_eq!(f.store.get(&key).await.unwrap().as_deref(), Some(&b"{\"v\":1}"[..]));
-    f.store.put(&key, b"second".to_vec(), "text/plain").await.unwrap();
-    assert_eq!(f.store.get(&key).await.unwrap().as_deref(), Some(&b"second"[..]));
+    f.store
+        .put(&key, b"{\"v\":1}".to_vec(), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.get(&key).await.unwrap().as_deref(),
+        Some(&b"{\"v\":1}"[..])
+    );
+    f.store
+        .put(&key, b"second".to_vec(), "text/plain")
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.get(&key).await.unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
     assert_eq!(f.store.get(&format!("{ns}/missing")).await.unwrap(), None);
 }
 
@@ -54,10 +67,16 @@ pub async fn blob_round_trip_and_overwrite(f: BlobFixture) {
 pub async fn list_by_prefix_in_key_order(f: BlobFixture) {
     let ns = namespace("list");
     for k in ["b/2.csv", "a/1.csv", "b/1.csv", "bb/3.csv"] {
-        f.store.put(&format!("{ns}/{k}"), k.as_bytes().to_vec(), "text/csv").await.unwrap();
+        f.store
+            .put(&format!("{ns}/{k}"), k.as_bytes().to_vec(), "text/csv")
+            .await
+            .unwrap();
     }
     let listed = f.store.list(&format!("{ns}/b/")).await.unwrap();
-    let keys: Vec<_> = listed.iter().map(|m| m.key.trim_start_matches(&format!("{ns}/")).to_string()).collect();
+    let keys: Vec<_> = listed
+        .iter()
+        .map(|m| m.key.trim_start_matches(&format!("{ns}/")).to_string())
+        .collect();
     assert_eq!(keys, vec!["b/1.csv", "b/2.csv"]);
     assert!(listed.iter().all(|m| m.size == 7));
     assert_eq!(f.store.list(&format!("{ns}/")).await.unwrap().len(), 4);
@@ -68,7 +87,10 @@ pub async fn list_by_prefix_in_key_order(f: BlobFixture) {
 pub async fn delete_is_idempotent(f: BlobFixture) {
     let ns = namespace("del");
     let key = format!("{ns}/x");
-    f.store.put(&key, vec![1, 2, 3], "application/octet-stream").await.unwrap();
+    f.store
+        .put(&key, vec![1, 2, 3], "application/octet-stream")
+        .await
+        .unwrap();
     f.store.delete(&key).await.unwrap();
     assert_eq!(f.store.get(&key).await.unwrap(), None);
     f.store.delete(&key).await.unwrap();
@@ -79,13 +101,37 @@ pub async fn delete_is_idempotent(f: BlobFixture) {
 pub async fn presigned_url_reads_the_object(f: BlobFixture) {
     let ns = namespace("presign");
     let key = format!("{ns}/export 1.csv");
-    f.store.put(&key, "统一社会信用代码\n91350100M000100Y43\n".as_bytes().to_vec(), "text/csv").await.unwrap();
-    let p = f.store.presign_get(&key, Duration::from_secs(300)).await.unwrap();
+    f.store
+        .put(
+            &key,
+            "统一社会信用代码\n91350100M000100Y43\n".as_bytes().to_vec(),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    let p = f
+        .store
+        .presign_get(&key, Duration::from_secs(300))
+        .await
+        .unwrap();
     let left = p.expires_at - puhui_ports::chrono::Utc::now();
-    assert!(left.num_seconds() > 240 && left.num_seconds() <= 300, "expires in {left}");
-    assert_eq!((f.fetch)(p.url).await.as_deref(), Some("统一社会信用代码\n91350100M000100Y43\n".as_bytes()));
-    let err = f.store.presign_get(&key, Duration::from_secs(8 * 24 * 3600)).await.unwrap_err();
-    assert!(matches!(err, PortError::Invalid(_)), "longer than 7 days: {err:?}");
+    assert!(
+        left.num_seconds() > 240 && left.num_seconds() <= 300,
+        "expires in {left}"
+    );
+    assert_eq!(
+        (f.fetch)(p.url).await.as_deref(),
+        Some("统一社会信用代码\n91350100M000100Y43\n".as_bytes())
+    );
+    let err = f
+        .store
+        .presign_get(&key, Duration::from_secs(8 * 24 * 3600))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::Invalid(_)),
+        "longer than 7 days: {err:?}"
+    );
 }
 
 /// Keys that could escape a directory or confuse a listing are refused.
@@ -99,7 +145,22 @@ pub async fn bad_keys_are_refused(f: BlobFixture) {
 /// A few megabytes of arbitrary bytes survive unchanged.
 pub async fn large_binary_objects_survive(f: BlobFixture) {
     let ns = namespace("big");
-    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
-    f.store.put(&format!("{ns}/snapshot.parquet"), bytes.clone(), "application/octet-stream").await.unwrap();
-    assert_eq!(f.store.get(&format!("{ns}/snapshot.parquet")).await.unwrap(), Some(bytes));
+    let bytes: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    f.store
+        .put(
+            &format!("{ns}/snapshot.parquet"),
+            bytes.clone(),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .get(&format!("{ns}/snapshot.parquet"))
+            .await
+            .unwrap(),
+        Some(bytes)
+    );
 }

@@ -41,7 +41,12 @@ macro_rules! queue_tests {
 }
 
 /// Receives until `n` messages arrived or `within` passed.
-pub async fn receive_n(q: &Arc<dyn Queue>, n: usize, visibility: Duration, within: Duration) -> Vec<ReceivedMessage> {
+pub async fn receive_n(
+    q: &Arc<dyn Queue>,
+    n: usize,
+    visibility: Duration,
+    within: Duration,
+) -> Vec<ReceivedMessage> {
     let deadline = tokio::time::Instant::now() + within;
     let mut got = Vec::new();
     while got.len() < n && tokio::time::Instant::now() < deadline {
@@ -62,10 +67,23 @@ pub async fn delivered_once_when_acknowledged(f: QueueFixture) {
     let id = f.main.send(QueueMessage::new(&body)).await.unwrap();
     let got = receive_n(&f.main, 1, LONG, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 1);
-    assert_eq!((got[0].id.as_str(), got[0].body.as_str(), got[0].receive_count), (id.as_str(), body.as_str(), 1));
+    assert_eq!(
+        (
+            got[0].id.as_str(),
+            got[0].body.as_str(),
+            got[0].receive_count
+        ),
+        (id.as_str(), body.as_str(), 1)
+    );
     f.main.delete(&got[0].receipt).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(f.main.receive(10, Duration::from_secs(1)).await.unwrap().is_empty());
+    assert!(
+        f.main
+            .receive(10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// An unacknowledged message is hidden for the visibility timeout, then delivered again.
@@ -73,11 +91,21 @@ pub async fn redelivered_after_visibility_timeout(f: QueueFixture) {
     f.main.send(QueueMessage::new("retry me")).await.unwrap();
     let first = receive_n(&f.main, 1, Duration::from_secs(1), Duration::from_secs(5)).await;
     assert_eq!(first.len(), 1);
-    assert!(f.main.receive(10, Duration::from_secs(1)).await.unwrap().is_empty(), "hidden while in flight");
+    assert!(
+        f.main
+            .receive(10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "hidden while in flight"
+    );
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let again = receive_n(&f.main, 1, LONG, Duration::from_secs(5)).await;
     assert_eq!(again.len(), 1);
-    assert_eq!((again[0].id.clone(), again[0].receive_count), (first[0].id.clone(), 2));
+    assert_eq!(
+        (again[0].id.clone(), again[0].receive_count),
+        (first[0].id.clone(), 2)
+    );
     f.main.delete(&again[0].receipt).await.unwrap();
 }
 
@@ -94,14 +122,25 @@ pub async fn dead_lettered_after_max_receives(f: QueueFixture) {
     let dead = receive_n(&f.dead_letter, 1, LONG, Duration::from_secs(8)).await;
     assert_eq!(dead.len(), 1, "message not dead-lettered");
     assert_eq!(dead[0].body, body);
-    assert!(f.main.receive(10, Duration::from_secs(1)).await.unwrap().is_empty(), "still on the main queue");
+    assert!(
+        f.main
+            .receive(10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "still on the main queue"
+    );
     let _ = id;
 }
 
 /// Ten messages sent in one batch each arrive once.
 pub async fn batch_send_delivers_every_message(f: QueueFixture) {
     let bodies: Vec<String> = (0..10).map(|i| format!("batch-{i}")).collect();
-    let results = f.main.send_batch(bodies.iter().map(QueueMessage::new).collect()).await.unwrap();
+    let results = f
+        .main
+        .send_batch(bodies.iter().map(QueueMessage::new).collect())
+        .await
+        .unwrap();
     assert_eq!(results.len(), 10);
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let got = receive_n(&f.main, 10, LONG, Duration::from_secs(10)).await;

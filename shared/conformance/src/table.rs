@@ -43,7 +43,11 @@ macro_rules! table_tests {
 /// An item reads back exactly as written, including index key, version and expiry.
 pub async fn put_get_round_trip(t: Arc<dyn Table>) {
     let ns = namespace("rt");
-    let mut it = item(&ns, "A", json!({"name": "张三有限公司", "n": 7, "ok": true, "list": [1, "x"], "none": null}));
+    let mut it = item(
+        &ns,
+        "A",
+        json!({"name": "张三有限公司", "n": 7, "ok": true, "list": [1, "x"], "none": null}),
+    );
     it.gsi1 = Some(Key::new(format!("{ns}-idx"), "1"));
     it.version = 3;
     it.expires_at = Some(4_102_444_800);
@@ -59,10 +63,18 @@ pub async fn put_get_round_trip(t: Arc<dyn Table>) {
 /// `NotExists` lets the first write through and refuses the second, leaving the first intact.
 pub async fn put_not_exists_refuses_second_write(t: Arc<dyn Table>) {
     let ns = namespace("ne");
-    t.put(item(&ns, "A", json!({"v": 1})), Some(Condition::NotExists)).await.unwrap();
-    let err = t.put(item(&ns, "A", json!({"v": 2})), Some(Condition::NotExists)).await.unwrap_err();
+    t.put(item(&ns, "A", json!({"v": 1})), Some(Condition::NotExists))
+        .await
+        .unwrap();
+    let err = t
+        .put(item(&ns, "A", json!({"v": 2})), Some(Condition::NotExists))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PortError::ConditionFailed(_)), "{err:?}");
-    assert_eq!(t.get(&Key::new(&ns, "A")).await.unwrap().unwrap().attrs["v"], json!(1));
+    assert_eq!(
+        t.get(&Key::new(&ns, "A")).await.unwrap().unwrap().attrs["v"],
+        json!(1)
+    );
 }
 
 /// Fifty concurrent conditional creates of one key: exactly one succeeds.
@@ -77,7 +89,10 @@ pub async fn fifty_concurrent_creators_one_wins(t: Arc<dyn Table>) {
         .collect();
     let results = futures::future::join_all(tasks).await;
     let wins = results.iter().filter(|r| matches!(r, Ok(Ok(())))).count();
-    let losses = results.iter().filter(|r| matches!(r, Ok(Err(PortError::ConditionFailed(_))))).count();
+    let losses = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(PortError::ConditionFailed(_)))))
+        .count();
     assert_eq!((wins, losses), (1, 49), "{results:?}");
 }
 
@@ -88,33 +103,71 @@ pub async fn version_check_detects_lost_updates(t: Arc<dyn Table>) {
     t.put(it.clone(), Some(Condition::NotExists)).await.unwrap();
     it.version = 2;
     it.attrs = attrs(json!({"v": "second"}));
-    t.put(it.clone(), Some(Condition::VersionEquals(1))).await.unwrap();
+    t.put(it.clone(), Some(Condition::VersionEquals(1)))
+        .await
+        .unwrap();
     it.attrs = attrs(json!({"v": "stale"}));
-    let err = t.put(it.clone(), Some(Condition::VersionEquals(1))).await.unwrap_err();
+    let err = t
+        .put(it.clone(), Some(Condition::VersionEquals(1)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PortError::ConditionFailed(_)), "{err:?}");
     let stored = t.get(&it.key).await.unwrap().unwrap();
-    assert_eq!((stored.version, stored.attrs["v"].clone()), (2, json!("second")));
-    let err = t.put(item(&ns, "missing", json!({})), Some(Condition::VersionEquals(1))).await.unwrap_err();
-    assert!(matches!(err, PortError::ConditionFailed(_)), "absent item has no version: {err:?}");
+    assert_eq!(
+        (stored.version, stored.attrs["v"].clone()),
+        (2, json!("second"))
+    );
+    let err = t
+        .put(
+            item(&ns, "missing", json!({})),
+            Some(Condition::VersionEquals(1)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::ConditionFailed(_)),
+        "absent item has no version: {err:?}"
+    );
 }
 
 /// Update sets, removes and adds attributes, bumps the version and returns the new item.
 pub async fn update_sets_removes_adds_and_bumps_version(t: Arc<dyn Table>) {
     let ns = namespace("upd");
     let key = Key::new(&ns, "A");
-    t.put(item(&ns, "A", json!({"keep": 1, "drop": 2, "count": 5})), None).await.unwrap();
+    t.put(
+        item(&ns, "A", json!({"keep": 1, "drop": 2, "count": 5})),
+        None,
+    )
+    .await
+    .unwrap();
     let update = Update {
         set: attrs(json!({"name": "new", "keep": 10})),
         remove: vec!["drop".into()],
         add: vec![("count".into(), 3), ("fresh".into(), 2)],
         ..Update::default()
     };
-    let after = t.update(&key, update, Some(Condition::VersionEquals(1))).await.unwrap();
+    let after = t
+        .update(&key, update, Some(Condition::VersionEquals(1)))
+        .await
+        .unwrap();
     assert_eq!(after.version, 2);
-    assert_eq!(after.attrs, attrs(json!({"keep": 10, "count": 8, "fresh": 2, "name": "new"})));
+    assert_eq!(
+        after.attrs,
+        attrs(json!({"keep": 10, "count": 8, "fresh": 2, "name": "new"}))
+    );
     assert_eq!(t.get(&key).await.unwrap(), Some(after));
     // Without a condition an update creates the item, starting at version 1.
-    let created = t.update(&Key::new(&ns, "B"), Update { add: vec![("n".into(), 1)], ..Update::default() }, None).await.unwrap();
+    let created = t
+        .update(
+            &Key::new(&ns, "B"),
+            Update {
+                add: vec![("n".into(), 1)],
+                ..Update::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!((created.version, created.attrs["n"].clone()), (1, json!(1)));
 }
 
@@ -122,45 +175,93 @@ pub async fn update_sets_removes_adds_and_bumps_version(t: Arc<dyn Table>) {
 pub async fn below_bound_admits_exactly_three_of_ten(t: Arc<dyn Table>) {
     let ns = namespace("below");
     let key = Key::new(&ns, "demand");
-    t.put(item(&ns, "demand", json!({"title": "x"})), None).await.unwrap();
+    t.put(item(&ns, "demand", json!({"title": "x"})), None)
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let (t, key) = (t.clone(), key.clone());
             tokio::spawn(async move {
-                let up = Update { add: vec![("claims".into(), 1)], ..Update::default() };
-                t.update(&key, up, Some(Condition::Below { attr: "claims".into(), bound: 3 })).await
+                let up = Update {
+                    add: vec![("claims".into(), 1)],
+                    ..Update::default()
+                };
+                t.update(
+                    &key,
+                    up,
+                    Some(Condition::Below {
+                        attr: "claims".into(),
+                        bound: 3,
+                    }),
+                )
+                .await
             })
         })
         .collect();
     let results = futures::future::join_all(tasks).await;
     let ok = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
-    let refused = results.iter().filter(|r| matches!(r, Ok(Err(PortError::ConditionFailed(_))))).count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(PortError::ConditionFailed(_)))))
+        .count();
     assert_eq!((ok, refused), (3, 7), "{results:?}");
-    assert_eq!(t.get(&key).await.unwrap().unwrap().attrs["claims"], json!(3));
-    let err = t.update(&Key::new(&ns, "absent"), Update::default(), Some(Condition::Below { attr: "claims".into(), bound: 3 })).await;
-    assert!(matches!(err, Err(PortError::ConditionFailed(_))), "Below requires the item: {err:?}");
+    assert_eq!(
+        t.get(&key).await.unwrap().unwrap().attrs["claims"],
+        json!(3)
+    );
+    let err = t
+        .update(
+            &Key::new(&ns, "absent"),
+            Update::default(),
+            Some(Condition::Below {
+                attr: "claims".into(),
+                bound: 3,
+            }),
+        )
+        .await;
+    assert!(
+        matches!(err, Err(PortError::ConditionFailed(_))),
+        "Below requires the item: {err:?}"
+    );
 }
 
 /// `Exists` guards updates and deletes of absent items; unconditional deletes are idempotent.
 pub async fn update_and_delete_conditions(t: Arc<dyn Table>) {
     let ns = namespace("cond");
     let absent = Key::new(&ns, "absent");
-    let err = t.update(&absent, Update::default(), Some(Condition::Exists)).await.unwrap_err();
+    let err = t
+        .update(&absent, Update::default(), Some(Condition::Exists))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PortError::ConditionFailed(_)), "{err:?}");
-    assert_eq!(t.get(&absent).await.unwrap(), None, "a refused update must not create the item");
+    assert_eq!(
+        t.get(&absent).await.unwrap(),
+        None,
+        "a refused update must not create the item"
+    );
     t.delete(&absent, None).await.unwrap();
-    let err = t.delete(&absent, Some(Condition::Exists)).await.unwrap_err();
+    let err = t
+        .delete(&absent, Some(Condition::Exists))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PortError::ConditionFailed(_)), "{err:?}");
     t.put(item(&ns, "A", json!({})), None).await.unwrap();
-    let err = t.delete(&Key::new(&ns, "A"), Some(Condition::VersionEquals(9))).await.unwrap_err();
+    let err = t
+        .delete(&Key::new(&ns, "A"), Some(Condition::VersionEquals(9)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PortError::ConditionFailed(_)), "{err:?}");
-    t.delete(&Key::new(&ns, "A"), Some(Condition::VersionEquals(1))).await.unwrap();
+    t.delete(&Key::new(&ns, "A"), Some(Condition::VersionEquals(1)))
+        .await
+        .unwrap();
     assert_eq!(t.get(&Key::new(&ns, "A")).await.unwrap(), None);
 }
 
 async fn seed(t: &Arc<dyn Table>, ns: &str, sks: &[&str]) {
     for sk in sks {
-        t.put(item(ns, sk, json!({"label": sk})), None).await.unwrap();
+        t.put(item(ns, sk, json!({"label": sk})), None)
+            .await
+            .unwrap();
     }
 }
 
@@ -174,13 +275,25 @@ pub async fn query_prefix_range_order(t: Arc<dyn Table>) {
     seed(&t, &ns, &["A#1", "A#2", "A#3", "B#1", "B#2", "C"]).await;
     seed(&t, &format!("{ns}x"), &["A#9"]).await;
     let page = t.query(Query::partition(&ns).prefix("A#")).await.unwrap();
-    assert_eq!((sks(&page.items), page.next), (vec!["A#1".to_string(), "A#2".into(), "A#3".into()], None));
+    assert_eq!(
+        (sks(&page.items), page.next),
+        (vec!["A#1".to_string(), "A#2".into(), "A#3".into()], None)
+    );
     let mut q = Query::partition(&ns);
     q.range = KeyRange::Between("A#2".into(), "B#1".into());
     q.ascending = false;
-    assert_eq!(sks(&t.query(q).await.unwrap().items), vec!["B#1", "A#3", "A#2"]);
+    assert_eq!(
+        sks(&t.query(q).await.unwrap().items),
+        vec!["B#1", "A#3", "A#2"]
+    );
     assert_eq!(t.query(Query::partition(&ns)).await.unwrap().items.len(), 6);
-    assert!(t.query(Query::partition(&ns).prefix("Z")).await.unwrap().items.is_empty());
+    assert!(
+        t.query(Query::partition(&ns).prefix("Z"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 /// Paging with a small limit visits every item exactly once, in order, and ends with `next: None`.
@@ -192,7 +305,15 @@ pub async fn pagination_visits_every_item_once(t: Arc<dyn Table>) {
     }
     let (mut seen, mut cursor, mut pages) = (Vec::new(), None, 0);
     loop {
-        let page = t.query(Query::partition(&ns).prefix("ITEM#").limit(10).after(cursor)).await.unwrap();
+        let page = t
+            .query(
+                Query::partition(&ns)
+                    .prefix("ITEM#")
+                    .limit(10)
+                    .after(cursor),
+            )
+            .await
+            .unwrap();
         assert!(page.items.len() <= 10);
         seen.extend(sks(&page.items));
         pages += 1;
@@ -218,16 +339,35 @@ pub async fn secondary_index_is_sparse_and_follows_updates(t: Arc<dyn Table>) {
         t.put(it, None).await.unwrap();
     }
     let page = t.query(Query::partition(&idx).on_gsi1()).await.unwrap();
-    assert_eq!(page.items.iter().map(|i| i.key.sk.as_str()).collect::<Vec<_>>(), vec!["P1", "P3"]);
-    assert_eq!(page.items[0].attrs["name"], json!("P1"), "index queries return whole items");
-    let out = Update { gsi1: Some(None), ..Update::default() };
+    assert_eq!(
+        page.items
+            .iter()
+            .map(|i| i.key.sk.as_str())
+            .collect::<Vec<_>>(),
+        vec!["P1", "P3"]
+    );
+    assert_eq!(
+        page.items[0].attrs["name"],
+        json!("P1"),
+        "index queries return whole items"
+    );
+    let out = Update {
+        gsi1: Some(None),
+        ..Update::default()
+    };
     t.update(&Key::new(&ns, "P1"), out, None).await.unwrap();
-    let into = Update { gsi1: Some(Some(Key::new(&idx, "R#P2"))), ..Update::default() };
+    let into = Update {
+        gsi1: Some(Some(Key::new(&idx, "R#P2"))),
+        ..Update::default()
+    };
     t.update(&Key::new(&ns, "P2"), into, None).await.unwrap();
     let mut pks = BTreeSet::new();
     let (mut cursor, mut keys) = (None, Vec::new());
     loop {
-        let page = t.query(Query::partition(&idx).on_gsi1().limit(1).after(cursor)).await.unwrap();
+        let page = t
+            .query(Query::partition(&idx).on_gsi1().limit(1).after(cursor))
+            .await
+            .unwrap();
         for i in &page.items {
             pks.insert(i.key.pk.clone());
             keys.push(i.key.sk.clone());
@@ -244,22 +384,45 @@ pub async fn secondary_index_is_sparse_and_follows_updates(t: Arc<dyn Table>) {
 /// One failing condition cancels every operation and says which one failed.
 pub async fn transaction_fails_as_a_whole(t: Arc<dyn Table>) {
     let ns = namespace("txf");
-    t.put(item(&ns, "existing", json!({"v": 1})), None).await.unwrap();
-    t.put(item(&ns, "other", json!({"v": 1})), None).await.unwrap();
+    t.put(item(&ns, "existing", json!({"v": 1})), None)
+        .await
+        .unwrap();
+    t.put(item(&ns, "other", json!({"v": 1})), None)
+        .await
+        .unwrap();
     let ops = vec![
-        TxOp::Put { item: item(&ns, "new", json!({})), condition: Some(Condition::NotExists) },
-        TxOp::Update { key: Key::new(&ns, "other"), update: Update { set: attrs(json!({"v": 2})), ..Update::default() }, condition: None },
-        TxOp::Put { item: item(&ns, "existing", json!({})), condition: Some(Condition::NotExists) },
+        TxOp::Put {
+            item: item(&ns, "new", json!({})),
+            condition: Some(Condition::NotExists),
+        },
+        TxOp::Update {
+            key: Key::new(&ns, "other"),
+            update: Update {
+                set: attrs(json!({"v": 2})),
+                ..Update::default()
+            },
+            condition: None,
+        },
+        TxOp::Put {
+            item: item(&ns, "existing", json!({})),
+            condition: Some(Condition::NotExists),
+        },
     ];
     match t.transact(ops).await {
         Err(PortError::TransactionCancelled { reasons }) => {
             assert_eq!(reasons.len(), 3, "{reasons:?}");
-            assert!(reasons[0].is_none() && reasons[1].is_none() && reasons[2].is_some(), "{reasons:?}");
+            assert!(
+                reasons[0].is_none() && reasons[1].is_none() && reasons[2].is_some(),
+                "{reasons:?}"
+            );
         }
         other => panic!("expected a cancelled transaction, got {other:?}"),
     }
     assert_eq!(t.get(&Key::new(&ns, "new")).await.unwrap(), None);
-    assert_eq!(t.get(&Key::new(&ns, "other")).await.unwrap().unwrap().attrs["v"], json!(1));
+    assert_eq!(
+        t.get(&Key::new(&ns, "other")).await.unwrap().unwrap().attrs["v"],
+        json!(1)
+    );
 }
 
 /// A transaction that holds applies every put, update, delete and check.
@@ -267,24 +430,54 @@ pub async fn transaction_applies_every_op(t: Arc<dyn Table>) {
     let ns = namespace("txok");
     seed(&t, &ns, &["counter", "gone", "guard"]).await;
     let ops = vec![
-        TxOp::Put { item: item(&ns, "demand", json!({"s": "submitted"})), condition: Some(Condition::NotExists) },
-        TxOp::Update { key: Key::new(&ns, "counter"), update: Update { add: vec![("n".into(), 1)], ..Update::default() }, condition: Some(Condition::Below { attr: "n".into(), bound: 3 }) },
-        TxOp::Delete { key: Key::new(&ns, "gone"), condition: Some(Condition::Exists) },
-        TxOp::Check { key: Key::new(&ns, "guard"), condition: Condition::VersionEquals(1) },
+        TxOp::Put {
+            item: item(&ns, "demand", json!({"s": "submitted"})),
+            condition: Some(Condition::NotExists),
+        },
+        TxOp::Update {
+            key: Key::new(&ns, "counter"),
+            update: Update {
+                add: vec![("n".into(), 1)],
+                ..Update::default()
+            },
+            condition: Some(Condition::Below {
+                attr: "n".into(),
+                bound: 3,
+            }),
+        },
+        TxOp::Delete {
+            key: Key::new(&ns, "gone"),
+            condition: Some(Condition::Exists),
+        },
+        TxOp::Check {
+            key: Key::new(&ns, "guard"),
+            condition: Condition::VersionEquals(1),
+        },
     ];
     t.transact(ops).await.unwrap();
     assert!(t.get(&Key::new(&ns, "demand")).await.unwrap().is_some());
     let counter = t.get(&Key::new(&ns, "counter")).await.unwrap().unwrap();
     assert_eq!((counter.version, counter.attrs["n"].clone()), (2, json!(1)));
     assert_eq!(t.get(&Key::new(&ns, "gone")).await.unwrap(), None);
-    assert_eq!(t.get(&Key::new(&ns, "guard")).await.unwrap().unwrap().version, 1, "checks do not write");
+    assert_eq!(
+        t.get(&Key::new(&ns, "guard"))
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1,
+        "checks do not write"
+    );
 }
 
 /// Attributes may not shadow the key and bookkeeping names.
 pub async fn reserved_attribute_names_are_refused(t: Arc<dyn Table>) {
     let ns = namespace("res");
     for name in puhui_ports::table::RESERVED {
-        let err = t.put(item(&ns, "A", json!({ name: "x" })), None).await.unwrap_err();
+        let err = t
+            .put(item(&ns, "A", json!({ name: "x" })), None)
+            .await
+            .unwrap_err();
         assert!(matches!(err, PortError::Invalid(_)), "{name}: {err:?}");
     }
 }
@@ -297,15 +490,40 @@ pub async fn expired_items_can_be_replaced(t: Arc<dyn Table>) {
     t.put(it.clone(), None).await.unwrap();
     it.expires_at = Some(5_000);
     it.attrs = attrs(json!({"state": "new"}));
-    t.put(it.clone(), Some(Condition::NotExistsOrExpired { now: 2_000 })).await.unwrap();
-    let err = t.put(it.clone(), Some(Condition::NotExistsOrExpired { now: 3_000 })).await.unwrap_err();
+    t.put(
+        it.clone(),
+        Some(Condition::NotExistsOrExpired { now: 2_000 }),
+    )
+    .await
+    .unwrap();
+    let err = t
+        .put(
+            it.clone(),
+            Some(Condition::NotExistsOrExpired { now: 3_000 }),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, PortError::ConditionFailed(_)), "{err:?}");
-    t.put(item(&ns, "fresh", json!({})), Some(Condition::NotExistsOrExpired { now: 3_000 })).await.unwrap();
+    t.put(
+        item(&ns, "fresh", json!({})),
+        Some(Condition::NotExistsOrExpired { now: 3_000 }),
+    )
+    .await
+    .unwrap();
     let mut forever = item(&ns, "forever", json!({}));
     forever.expires_at = None;
     t.put(forever.clone(), None).await.unwrap();
-    let err = t.put(forever, Some(Condition::NotExistsOrExpired { now: i64::MAX })).await.unwrap_err();
-    assert!(matches!(err, PortError::ConditionFailed(_)), "no expiry never expires: {err:?}");
+    let err = t
+        .put(
+            forever,
+            Some(Condition::NotExistsOrExpired { now: i64::MAX }),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::ConditionFailed(_)),
+        "no expiry never expires: {err:?}"
+    );
 }
 
 /// Large integers, negative numbers, decimals, empty strings and nested objects survive storage.
@@ -331,12 +549,32 @@ pub async fn foreign_or_garbage_cursors_are_refused(t: Arc<dyn Table>) {
     }
     let page = t.query(Query::partition(&other).limit(1)).await.unwrap();
     let foreign = page.next.expect("more pages");
-    let err = t.query(Query::partition(&ns).limit(1).after(Some(foreign.clone()))).await.unwrap_err();
-    assert!(matches!(err, PortError::BadCursor), "cursor of another partition: {err:?}");
-    let err = t.query(Query::partition(format!("{other}-idx")).on_gsi1().limit(1).after(Some(foreign))).await.unwrap_err();
-    assert!(matches!(err, PortError::BadCursor), "table cursor on the index: {err:?}");
+    let err = t
+        .query(Query::partition(&ns).limit(1).after(Some(foreign.clone())))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::BadCursor),
+        "cursor of another partition: {err:?}"
+    );
+    let err = t
+        .query(
+            Query::partition(format!("{other}-idx"))
+                .on_gsi1()
+                .limit(1)
+                .after(Some(foreign)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::BadCursor),
+        "table cursor on the index: {err:?}"
+    );
     for garbage in ["", "not base64 !", "e30", "eyJwayI6MX0"] {
-        let err = t.query(Query::partition(&ns).after(Some(garbage.into()))).await.unwrap_err();
+        let err = t
+            .query(Query::partition(&ns).after(Some(garbage.into())))
+            .await
+            .unwrap_err();
         assert!(matches!(err, PortError::BadCursor), "{garbage:?}: {err:?}");
     }
 }

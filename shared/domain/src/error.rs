@@ -16,8 +16,16 @@ pub struct FieldError {
 
 impl FieldError {
     /// A field error from its parts.
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code: code.into(), message: message.into() }
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     /// The same error reported under a parent path (`amount` + `min` → `amount.min`).
@@ -38,7 +46,10 @@ impl FieldError {
 pub enum Error {
     /// The request body is not well-formed (not JSON, not UTF-8, wrong content type).
     #[error("malformed request: {detail}")]
-    Malformed { detail: String, errors: Vec<FieldError> },
+    Malformed {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     /// The body is larger than the configured limit.
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -73,7 +84,11 @@ pub enum Error {
 
 impl Error {
     /// A validation error on a single field.
-    pub fn field(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn field(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Validation(vec![FieldError::new(field, code, message)])
     }
 }
@@ -101,7 +116,11 @@ impl Findings {
 
     /// `Ok(())` if nothing was recorded, else the collected validation error.
     pub fn finish(self) -> Result<(), Error> {
-        if self.0.is_empty() { Ok(()) } else { Err(Error::Validation(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self.0))
+        }
     }
 
     /// True if nothing was recorded.
@@ -117,13 +136,22 @@ pub fn from_validator(errors: &validator::ValidationErrors) -> Vec<FieldError> {
     for (field, kind) in errors.errors() {
         match kind {
             K::Field(list) => out.extend(list.iter().map(|e| {
-                let message = e.message.as_ref().map_or_else(|| e.code.to_string(), |m| m.to_string());
+                let message = e
+                    .message
+                    .as_ref()
+                    .map_or_else(|| e.code.to_string(), |m| m.to_string());
                 FieldError::new(field.to_string(), e.code.to_string(), message)
             })),
-            K::Struct(inner) => out.extend(from_validator(inner).into_iter().map(|e| e.under(field))),
+            K::Struct(inner) => {
+                out.extend(from_validator(inner).into_iter().map(|e| e.under(field)))
+            }
             K::List(items) => {
                 for (i, inner) in items {
-                    out.extend(from_validator(inner).into_iter().map(|e| e.under(&format!("{field}[{i}]"))));
+                    out.extend(
+                        from_validator(inner)
+                            .into_iter()
+                            .map(|e| e.under(&format!("{field}[{i}]"))),
+                    );
                 }
             }
         }

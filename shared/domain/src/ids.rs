@@ -33,7 +33,9 @@ impl IdError {
         match self {
             IdError::Length { .. } => "invalid_length",
             IdError::Character { .. } => "invalid_character",
-            IdError::CheckCharacter { .. } | IdError::OrgCodeCheck { .. } => "invalid_check_character",
+            IdError::CheckCharacter { .. } | IdError::OrgCodeCheck { .. } => {
+                "invalid_check_character"
+            }
             IdError::BirthDate(_) => "invalid_birth_date",
             IdError::Format(_) => "invalid_format",
         }
@@ -67,7 +69,9 @@ macro_rules! string_newtype_serde {
 
 /// The USCC alphabet: digits and capitals without I, O, Z, S, V. A character's value is its index.
 pub const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 const ORG_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 
 /// Unified social credit code (统一社会信用代码): 18 characters, both check characters valid.
@@ -112,7 +116,8 @@ impl Uscc {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let code = Self::parse_lenient(s)?;
         let b = code.0.as_bytes();
-        let expected = org_code_check_character(&b[8..16]).ok_or(IdError::Format("bad organisation code"))?;
+        let expected =
+            org_code_check_character(&b[8..16]).ok_or(IdError::Format("bad organisation code"))?;
         if b[16] as char != expected {
             return Err(IdError::OrgCodeCheck { expected });
         }
@@ -125,10 +130,20 @@ impl Uscc {
         let upper = s.to_ascii_uppercase();
         let b = upper.as_bytes();
         if b.len() != 18 || upper.chars().count() != 18 {
-            return Err(IdError::Length { expected: 18, got: s.chars().count() });
+            return Err(IdError::Length {
+                expected: 18,
+                got: s.chars().count(),
+            });
         }
-        if let Some((i, &c)) = b.iter().enumerate().find(|(_, c)| uscc_value(**c).is_none()) {
-            return Err(IdError::Character { position: i + 1, found: c as char });
+        if let Some((i, &c)) = b
+            .iter()
+            .enumerate()
+            .find(|(_, c)| uscc_value(**c).is_none())
+        {
+            return Err(IdError::Character {
+                position: i + 1,
+                found: c as char,
+            });
         }
         let expected = uscc_check_character(&b[..17]).ok_or(IdError::Format("bad character"))?;
         if b[17] as char != expected {
@@ -195,13 +210,26 @@ impl IdNumber {
         let upper = s.to_ascii_uppercase();
         let b = upper.as_bytes();
         if b.len() != 18 || upper.chars().count() != 18 {
-            return Err(IdError::Length { expected: 18, got: s.chars().count() });
+            return Err(IdError::Length {
+                expected: 18,
+                got: s.chars().count(),
+            });
         }
-        if let Some((i, &c)) = b[..17].iter().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
-            return Err(IdError::Character { position: i + 1, found: c as char });
+        if let Some((i, &c)) = b[..17]
+            .iter()
+            .enumerate()
+            .find(|(_, c)| !c.is_ascii_digit())
+        {
+            return Err(IdError::Character {
+                position: i + 1,
+                found: c as char,
+            });
         }
         if !(b[17].is_ascii_digit() || b[17] == b'X') {
-            return Err(IdError::Character { position: 18, found: b[17] as char });
+            return Err(IdError::Character {
+                position: 18,
+                found: b[17] as char,
+            });
         }
         let birth = &upper[6..14];
         if chrono::NaiveDate::parse_from_str(birth, "%Y%m%d").is_err() {
@@ -256,11 +284,19 @@ impl Phone {
         let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let bare = compact
             .strip_prefix("+86")
-            .or_else(|| if compact.len() == 13 { compact.strip_prefix("86") } else { None })
+            .or_else(|| {
+                if compact.len() == 13 {
+                    compact.strip_prefix("86")
+                } else {
+                    None
+                }
+            })
             .unwrap_or(&compact);
         let b = bare.as_bytes();
         if b.len() != 11 || !b.iter().all(u8::is_ascii_digit) {
-            return Err(IdError::Format("must be an 11-digit mainland mobile number"));
+            return Err(IdError::Format(
+                "must be an 11-digit mainland mobile number",
+            ));
         }
         if b[0] != b'1' || !(b'3'..=b'9').contains(&b[1]) {
             return Err(IdError::Format("mainland mobile numbers start with 13–19"));
@@ -309,9 +345,13 @@ impl BankId {
     /// Parses a bank id.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let ok_len = (2..=32).contains(&s.len());
-        let ok_chars = s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+        let ok_chars = s
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
         if !ok_len || !ok_chars || s.starts_with('-') {
-            return Err(IdError::Format("bank id must be 2–32 characters of a-z, 0-9 and '-'"));
+            return Err(IdError::Format(
+                "bank id must be 2–32 characters of a-z, 0-9 and '-'",
+            ));
         }
         Ok(BankId(s.to_owned()))
     }
@@ -381,17 +421,42 @@ mod tests {
     #[test]
     fn known_usccs_pass_both_checks() {
         for code in VALID_USCC {
-            assert_eq!(Uscc::parse(code).map(|u| u.to_string()), Ok(code.to_owned()), "{code}");
+            assert_eq!(
+                Uscc::parse(code).map(|u| u.to_string()),
+                Ok(code.to_owned()),
+                "{code}"
+            );
         }
     }
 
     #[test]
     fn uscc_errors_name_the_problem() {
-        assert_eq!(Uscc::parse("91350100M000100Y4"), Err(IdError::Length { expected: 18, got: 17 }));
-        assert_eq!(Uscc::parse("91350100M000100I43"), Err(IdError::Character { position: 16, found: 'I' }));
-        assert_eq!(Uscc::parse("91350100M000100Y44"), Err(IdError::CheckCharacter { expected: '3' }));
-        assert_eq!(Uscc::parse("91350100m000100y43").map(|u| u.to_string()), Ok("91350100M000100Y43".into()));
-        assert!(Uscc::parse("91350100M000100Y4３").is_err(), "full-width digit");
+        assert_eq!(
+            Uscc::parse("91350100M000100Y4"),
+            Err(IdError::Length {
+                expected: 18,
+                got: 17
+            })
+        );
+        assert_eq!(
+            Uscc::parse("91350100M000100I43"),
+            Err(IdError::Character {
+                position: 16,
+                found: 'I'
+            })
+        );
+        assert_eq!(
+            Uscc::parse("91350100M000100Y44"),
+            Err(IdError::CheckCharacter { expected: '3' })
+        );
+        assert_eq!(
+            Uscc::parse("91350100m000100y43").map(|u| u.to_string()),
+            Ok("91350100M000100Y43".into())
+        );
+        assert!(
+            Uscc::parse("91350100M000100Y4３").is_err(),
+            "full-width digit"
+        );
     }
 
     #[test]
@@ -404,28 +469,57 @@ mod tests {
         let check = uscc_check_character(&body).unwrap();
         body.push(check as u8);
         let s = String::from_utf8(body).unwrap();
-        assert_eq!(Uscc::parse(&s), Err(IdError::OrgCodeCheck { expected: right }));
+        assert_eq!(
+            Uscc::parse(&s),
+            Err(IdError::OrgCodeCheck { expected: right })
+        );
         assert!(Uscc::parse_lenient(&s).is_ok());
     }
 
     #[test]
     fn id_numbers() {
-        for ok in ["11010519491231002X", "440524188001010014", "11010519491231002x"] {
+        for ok in [
+            "11010519491231002X",
+            "440524188001010014",
+            "11010519491231002x",
+        ] {
             assert!(IdNumber::parse(ok).is_ok(), "{ok}");
         }
-        assert_eq!(IdNumber::parse("110105194912310021"), Err(IdError::CheckCharacter { expected: 'X' }));
-        assert_eq!(IdNumber::parse("110105194902300027").unwrap_err().to_string(), "birth date 19490230 is not a real date");
+        assert_eq!(
+            IdNumber::parse("110105194912310021"),
+            Err(IdError::CheckCharacter { expected: 'X' })
+        );
+        assert_eq!(
+            IdNumber::parse("110105194902300027")
+                .unwrap_err()
+                .to_string(),
+            "birth date 19490230 is not a real date"
+        );
         let id = IdNumber::parse("11010519491231002X").unwrap();
         assert_eq!(id.masked(), "1****************X");
-        assert_eq!(format!("{id} {id:?}"), "1****************X IdNumber(1****************X)");
+        assert_eq!(
+            format!("{id} {id:?}"),
+            "1****************X IdNumber(1****************X)"
+        );
     }
 
     #[test]
     fn phones() {
-        for ok in ["13812345678", "+86 138 1234 5678", "8613812345678", "138-1234-5678"] {
+        for ok in [
+            "13812345678",
+            "+86 138 1234 5678",
+            "8613812345678",
+            "138-1234-5678",
+        ] {
             assert_eq!(Phone::parse(ok).unwrap().expose(), "13812345678", "{ok}");
         }
-        for bad in ["12812345678", "1381234567", "23812345678", "1381234567a", ""] {
+        for bad in [
+            "12812345678",
+            "1381234567",
+            "23812345678",
+            "1381234567a",
+            "",
+        ] {
             assert!(Phone::parse(bad).is_err(), "{bad}");
         }
         let p = Phone::parse("13812345678").unwrap();

@@ -53,11 +53,14 @@ impl Principal {
     /// The caller's bank if it holds `role` there; otherwise a `Forbidden` error naming the role.
     pub fn bank_with_role(&self, role: Role) -> Result<&BankId, Error> {
         if !self.has(role) {
-            return Err(Error::Forbidden(format!("this action needs the {} role", role_name(role))));
+            return Err(Error::Forbidden(format!(
+                "this action needs the {} role",
+                role_name(role)
+            )));
         }
-        self.bank_id
-            .as_ref()
-            .ok_or_else(|| Error::Forbidden("this action needs a token issued for a bank (bank_id claim)".into()))
+        self.bank_id.as_ref().ok_or_else(|| {
+            Error::Forbidden("this action needs a token issued for a bank (bank_id claim)".into())
+        })
     }
 }
 
@@ -81,10 +84,23 @@ mod tests {
             bank_id: Some(BankId::parse("nbcb").unwrap()),
             roles: vec![Role::LoanOfficer],
         };
-        assert!(matches!(p.bank_with_role(Role::ProductAdmin), Err(Error::Forbidden(_))));
-        assert_eq!(p.bank_with_role(Role::LoanOfficer).unwrap().as_str(), "nbcb");
-        let staff = Principal { subject: "ops".into(), bank_id: None, roles: vec![Role::ProductAdmin] };
-        assert!(matches!(staff.bank_with_role(Role::ProductAdmin), Err(Error::Forbidden(_))));
+        assert!(matches!(
+            p.bank_with_role(Role::ProductAdmin),
+            Err(Error::Forbidden(_))
+        ));
+        assert_eq!(
+            p.bank_with_role(Role::LoanOfficer).unwrap().as_str(),
+            "nbcb"
+        );
+        let staff = Principal {
+            subject: "ops".into(),
+            bank_id: None,
+            roles: vec![Role::ProductAdmin],
+        };
+        assert!(matches!(
+            staff.bank_with_role(Role::ProductAdmin),
+            Err(Error::Forbidden(_))
+        ));
         assert_eq!(Role::parse("risk_admin"), Some(Role::RiskAdmin));
         assert_eq!(Role::parse("root"), None);
     }

@@ -41,7 +41,9 @@ impl ProductStatus {
         use ProductStatus::*;
         match (self, to) {
             (Draft | Delisted, Listed) | (Listed, Delisted) => Ok(to),
-            _ => Err(Error::Conflict(format!("a {self:?} product cannot become {to:?}").to_lowercase())),
+            _ => Err(Error::Conflict(
+                format!("a {self:?} product cannot become {to:?}").to_lowercase(),
+            )),
         }
     }
 }
@@ -67,13 +69,25 @@ impl<T: PartialOrd + Copy> Range<T> {
         T: std::fmt::Display,
     {
         if self.min < floor || self.min > ceiling {
-            f.push(FieldError::new(format!("{field}.min"), "out_of_range", format!("must be {floor}–{ceiling} {unit}")));
+            f.push(FieldError::new(
+                format!("{field}.min"),
+                "out_of_range",
+                format!("must be {floor}–{ceiling} {unit}"),
+            ));
         }
         if self.max < floor || self.max > ceiling {
-            f.push(FieldError::new(format!("{field}.max"), "out_of_range", format!("must be {floor}–{ceiling} {unit}")));
+            f.push(FieldError::new(
+                format!("{field}.max"),
+                "out_of_range",
+                format!("must be {floor}–{ceiling} {unit}"),
+            ));
         }
         if self.min > self.max {
-            f.push(FieldError::new(format!("{field}.max"), "range_inverted", "max must not be below min"));
+            f.push(FieldError::new(
+                format!("{field}.max"),
+                "range_inverted",
+                "max must not be below min",
+            ));
         }
     }
 }
@@ -110,16 +124,27 @@ impl EligibilityCondition {
     pub fn validate(&self) -> Result<(), FieldError> {
         use Operator::*;
         let Some(ind) = indicators::find(&self.fact) else {
-            return Err(FieldError::new("fact", "unknown_indicator", format!("'{}' is not in the indicator catalogue", self.fact)));
+            return Err(FieldError::new(
+                "fact",
+                "unknown_indicator",
+                format!("'{}' is not in the indicator catalogue", self.fact),
+            ));
         };
-        let numeric = matches!(ind.kind, IndicatorType::Fen | IndicatorType::Integer | IndicatorType::Ratio);
+        let numeric = matches!(
+            ind.kind,
+            IndicatorType::Fen | IndicatorType::Integer | IndicatorType::Ratio
+        );
         let op_ok = match self.operator {
             Equal | NotEqual => true,
             LessThan | LessThanInclusive | GreaterThan | GreaterThanInclusive => numeric,
             In | NotIn => matches!(ind.kind, IndicatorType::Category(_)),
         };
         if !op_ok {
-            return Err(FieldError::new("operator", "operator_not_allowed", format!("{:?} does not apply to {}", self.operator, self.fact)));
+            return Err(FieldError::new(
+                "operator",
+                "operator_not_allowed",
+                format!("{:?} does not apply to {}", self.operator, self.fact),
+            ));
         }
         let scalar_ok = |v: &Value| match ind.kind {
             IndicatorType::Fen | IndicatorType::Integer => v.is_i64(),
@@ -128,11 +153,21 @@ impl EligibilityCondition {
             IndicatorType::Category(labels) => v.as_str().is_some_and(|s| labels.contains(&s)),
         };
         let value_ok = match self.operator {
-            In | NotIn => self.value.as_array().is_some_and(|a| !a.is_empty() && a.iter().all(scalar_ok)),
+            In | NotIn => self
+                .value
+                .as_array()
+                .is_some_and(|a| !a.is_empty() && a.iter().all(scalar_ok)),
             _ => scalar_ok(&self.value),
         };
         if !value_ok {
-            return Err(FieldError::new("value", "wrong_type", format!("value does not fit indicator {} ({:?})", self.fact, ind.kind)));
+            return Err(FieldError::new(
+                "value",
+                "wrong_type",
+                format!(
+                    "value does not fit indicator {} ({:?})",
+                    self.fact, ind.kind
+                ),
+            ));
         }
         Ok(())
     }
@@ -195,13 +230,20 @@ impl ProductDraft {
         if self.name.trim().is_empty() && !self.name.is_empty() {
             f.push(FieldError::new("name", "blank", "must not be blank"));
         }
-        self.amount.check("amount", Fen(1), MAX_AMOUNT, "fen", &mut f);
-        self.term_months.check("term_months", 1, MAX_TERM_MONTHS, "months", &mut f);
-        self.annual_rate_bp.check("annual_rate_bp", Bp(1), MAX_RATE, "bp", &mut f);
+        self.amount
+            .check("amount", Fen(1), MAX_AMOUNT, "fen", &mut f);
+        self.term_months
+            .check("term_months", 1, MAX_TERM_MONTHS, "months", &mut f);
+        self.annual_rate_bp
+            .check("annual_rate_bp", Bp(1), MAX_RATE, "bp", &mut f);
         if let Some(to) = self.valid_to
             && to < self.valid_from
         {
-            f.push(FieldError::new("valid_to", "range_inverted", "must not be before valid_from"));
+            f.push(FieldError::new(
+                "valid_to",
+                "range_inverted",
+                "must not be before valid_from",
+            ));
         }
         for (i, c) in self.conditions.iter().enumerate() {
             f.check::<(), _>(&format!("conditions[{i}]"), c.validate());
@@ -215,7 +257,11 @@ impl ProductDraft {
 fn dup_check<T: PartialEq + std::fmt::Display>(field: &str, items: &[T], f: &mut Findings) {
     for (i, item) in items.iter().enumerate() {
         if items[..i].contains(item) {
-            f.push(FieldError::new(format!("{field}[{i}]"), "duplicate", format!("{item} is listed twice")));
+            f.push(FieldError::new(
+                format!("{field}[{i}]"),
+                "duplicate",
+                format!("{item} is listed twice"),
+            ));
         }
     }
 }
@@ -289,15 +335,35 @@ mod tests {
     fn every_broken_rule_is_reported_with_its_field() {
         let mut d = draft();
         d.name = String::new();
-        d.amount = Range { min: Fen(500), max: Fen(100) };
+        d.amount = Range {
+            min: Fen(500),
+            max: Fen(100),
+        };
         d.term_months.max = 400;
         d.valid_to = NaiveDate::from_ymd_opt(2025, 1, 1);
-        d.conditions.push(EligibilityCondition { fact: "dishonest_debtor".into(), operator: Operator::GreaterThan, value: json!(1) });
-        d.conditions.push(EligibilityCondition { fact: "nope".into(), operator: Operator::Equal, value: json!(1) });
-        d.conditions.push(EligibilityCondition { fact: "tax_paid_12m".into(), operator: Operator::GreaterThan, value: json!("x") });
+        d.conditions.push(EligibilityCondition {
+            fact: "dishonest_debtor".into(),
+            operator: Operator::GreaterThan,
+            value: json!(1),
+        });
+        d.conditions.push(EligibilityCondition {
+            fact: "nope".into(),
+            operator: Operator::Equal,
+            value: json!(1),
+        });
+        d.conditions.push(EligibilityCondition {
+            fact: "tax_paid_12m".into(),
+            operator: Operator::GreaterThan,
+            value: json!("x"),
+        });
         d.regions.push(DivisionCode::parse("330200").unwrap());
-        let Err(Error::Validation(errors)) = d.check() else { panic!("expected validation errors") };
-        let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
+        let Err(Error::Validation(errors)) = d.check() else {
+            panic!("expected validation errors")
+        };
+        let fields: Vec<_> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.code.as_str()))
+            .collect();
         for expected in [
             ("name", "length"),
             ("amount.max", "range_inverted"),
@@ -308,7 +374,10 @@ mod tests {
             ("conditions[3].value", "wrong_type"),
             ("regions[1]", "duplicate"),
         ] {
-            assert!(fields.contains(&expected), "{expected:?} missing from {fields:?}");
+            assert!(
+                fields.contains(&expected),
+                "{expected:?} missing from {fields:?}"
+            );
         }
     }
 

@@ -60,7 +60,9 @@ impl IndustryCode {
             && matches!(b.len(), 1 | 3 | 4 | 5)
             && b[1..].iter().all(u8::is_ascii_digit);
         if !ok {
-            return Err(IdError::Format("industry code is a section letter A–T and an optional 2–4 digit class"));
+            return Err(IdError::Format(
+                "industry code is a section letter A–T and an optional 2–4 digit class",
+            ));
         }
         Ok(IndustryCode(s.to_owned()))
     }

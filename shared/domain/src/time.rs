@@ -19,8 +19,12 @@ mod tests {
 
     #[test]
     fn business_date_rolls_over_at_shanghai_midnight() {
-        let before = DateTime::parse_from_rfc3339("2026-11-22T15:59:59Z").unwrap().with_timezone(&Utc);
-        let after = DateTime::parse_from_rfc3339("2026-11-22T16:00:00Z").unwrap().with_timezone(&Utc);
+        let before = DateTime::parse_from_rfc3339("2026-11-22T15:59:59Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let after = DateTime::parse_from_rfc3339("2026-11-22T16:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(business_date(before).to_string(), "2026-11-22");
         assert_eq!(business_date(after).to_string(), "2026-11-23");
     }

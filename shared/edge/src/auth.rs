@@ -44,7 +44,10 @@ pub enum AuthConfigError {
     #[error("PUHUI_JWT_ALGORITHM must be ES256 or RS256, got {0}")]
     Algorithm(String),
     #[error("cannot read JWKS from {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("JWKS is not valid: {0}")]
     Jwks(String),
     #[error("key {kid:?} is not usable with {alg:?}")]
@@ -61,20 +64,28 @@ impl AuthConfig {
     /// the keys from `PUHUI_JWKS` (inline JSON) or `PUHUI_JWKS_PATH` (a file). Without keys, bearer
     /// tokens are refused and only gateway-verified claims are accepted.
     pub fn from_env() -> Result<Self, AuthConfigError> {
-        let var = |k: &str, d: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_owned());
+        let var = |k: &str, d: &str| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| d.to_owned())
+        };
         let algorithm = match var("PUHUI_JWT_ALGORITHM", "ES256").as_str() {
             "ES256" => Algorithm::ES256,
             "RS256" => Algorithm::RS256,
             other => return Err(AuthConfigError::Algorithm(other.to_owned())),
         };
-        let jwks_text = match (std::env::var("PUHUI_JWKS"), std::env::var("PUHUI_JWKS_PATH")) {
+        let jwks_text = match (
+            std::env::var("PUHUI_JWKS"),
+            std::env::var("PUHUI_JWKS_PATH"),
+        ) {
             (Ok(inline), _) if !inline.is_empty() => inline,
-            (_, Ok(path)) if !path.is_empty() => {
-                std::fs::read_to_string(&path).map_err(|source| AuthConfigError::Read { path, source })?
-            }
+            (_, Ok(path)) if !path.is_empty() => std::fs::read_to_string(&path)
+                .map_err(|source| AuthConfigError::Read { path, source })?,
             _ => r#"{"keys":[]}"#.to_owned(),
         };
-        let jwks = serde_json::from_str(&jwks_text).map_err(|e| AuthConfigError::Jwks(e.to_string()))?;
+        let jwks =
+            serde_json::from_str(&jwks_text).map_err(|e| AuthConfigError::Jwks(e.to_string()))?;
         Ok(AuthConfig {
             issuer: var("PUHUI_JWT_ISSUER", DEFAULT_ISSUER),
             audience: var("PUHUI_JWT_AUDIENCE", DEFAULT_AUDIENCE),
@@ -93,7 +104,10 @@ pub struct Authenticator {
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("issuer", &self.config.issuer).field("keys", &self.keys.len()).finish()
+        f.debug_struct("Authenticator")
+            .field("issuer", &self.config.issuer)
+            .field("keys", &self.keys.len())
+            .finish()
     }
 }
 
@@ -122,12 +136,17 @@ impl Authenticator {
         for jwk in &config.jwks.keys {
             let fits = matches!(
                 (&jwk.algorithm, config.algorithm),
-                (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256) | (AlgorithmParameters::RSA(_), Algorithm::RS256)
+                (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256)
+                    | (AlgorithmParameters::RSA(_), Algorithm::RS256)
             );
             if !fits {
-                return Err(AuthConfigError::KeyType { kid: jwk.common.key_id.clone(), alg: config.algorithm });
+                return Err(AuthConfigError::KeyType {
+                    kid: jwk.common.key_id.clone(),
+                    alg: config.algorithm,
+                });
             }
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| AuthConfigError::Jwks(e.to_string()))?;
+            let key =
+                DecodingKey::from_jwk(jwk).map_err(|e| AuthConfigError::Jwks(e.to_string()))?;
             keys.push((jwk.common.key_id.clone(), key));
         }
         let mut validation = Validation::new(config.algorithm);
@@ -138,13 +157,18 @@ impl Authenticator {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
-        Ok(Authenticator { config, keys, validation })
+        Ok(Authenticator {
+            config,
+            keys,
+            validation,
+        })
     }
 
     /// Verifies a bearer token.
     pub fn verify_bearer(&self, token: &str) -> Result<Principal, Error> {
         let unauth = |m: &str| Error::Unauthenticated(m.to_owned());
-        let header = jsonwebtoken::decode_header(token).map_err(|_| unauth("token is not a well-formed JWT"))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| unauth("token is not a well-formed JWT"))?;
         if header.alg != self.config.algorithm {
             return Err(unauth("token algorithm is not accepted"));
         }
@@ -155,27 +179,32 @@ impl Authenticator {
         }
         .map(|(_, key)| key)
         .ok_or_else(|| unauth("token key is not known"))?;
-        let data = jsonwebtoken::decode::<BankClaims>(token, key, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind::*;
-            Error::Unauthenticated(
-                match e.kind() {
-                    ExpiredSignature => "token has expired",
-                    ImmatureSignature => "token is not valid yet",
-                    InvalidIssuer => "token issuer is not accepted",
-                    InvalidAudience => "token audience is not accepted",
-                    InvalidSignature => "token signature does not verify",
-                    MissingRequiredClaim(_) => "token lacks a required claim",
-                    _ => "token is not valid",
-                }
-                .to_owned(),
-            )
-        })?;
+        let data =
+            jsonwebtoken::decode::<BankClaims>(token, key, &self.validation).map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind::*;
+                Error::Unauthenticated(
+                    match e.kind() {
+                        ExpiredSignature => "token has expired",
+                        ImmatureSignature => "token is not valid yet",
+                        InvalidIssuer => "token issuer is not accepted",
+                        InvalidAudience => "token audience is not accepted",
+                        InvalidSignature => "token signature does not verify",
+                        MissingRequiredClaim(_) => "token lacks a required claim",
+                        _ => "token is not valid",
+                    }
+                    .to_owned(),
+                )
+            })?;
         principal(data.claims)
     }
 
     /// Accepts claims an API Gateway JWT authorizer verified, after checking they are complete
     /// and meant for us. Claim values arrive as strings (arrays rendered as `[a b]`).
-    pub fn from_gateway_claims(&self, claims: &HashMap<String, String>, now_secs: i64) -> Result<Principal, Error> {
+    pub fn from_gateway_claims(
+        &self,
+        claims: &HashMap<String, String>,
+        now_secs: i64,
+    ) -> Result<Principal, Error> {
         let unauth = |m: &str| Error::Unauthenticated(m.to_owned());
         let get = |k: &str| claims.get(k).map(String::as_str).filter(|v| !v.is_empty());
         if get("iss") != Some(self.config.issuer.as_str()) {
@@ -186,7 +215,9 @@ impl Authenticator {
             return Err(unauth("token audience is not accepted"));
         }
         let leeway = LEEWAY_SECS as i64;
-        let exp: i64 = get("exp").and_then(|v| v.parse().ok()).ok_or_else(|| unauth("token lacks a required claim"))?;
+        let exp: i64 = get("exp")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| unauth("token lacks a required claim"))?;
         if exp + leeway <= now_secs {
             return Err(unauth("token has expired"));
         }
@@ -218,10 +249,15 @@ impl Authenticator {
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::Unauthenticated("Authorization must be 'Bearer <token>'".into()))?;
+            .ok_or_else(|| {
+                Error::Unauthenticated("Authorization must be 'Bearer <token>'".into())
+            })?;
         self.verify_bearer(token)
     }
 }
@@ -246,10 +282,17 @@ fn principal(claims: BankClaims) -> Result<Principal, Error> {
         None => vec![],
     };
     let bank_id = match claims.bank_id {
-        Some(b) => Some(BankId::parse(&b).map_err(|_| Error::Unauthenticated("token bank_id claim is invalid".into()))?),
+        Some(b) => Some(
+            BankId::parse(&b)
+                .map_err(|_| Error::Unauthenticated("token bank_id claim is invalid".into()))?,
+        ),
         None => None,
     };
-    Ok(Principal { subject: claims.sub, bank_id, roles: roles.iter().filter_map(|r| Role::parse(r)).collect() })
+    Ok(Principal {
+        subject: claims.sub,
+        bank_id,
+        roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
+    })
 }
 
 /// Extractor: the verified caller, or a 401 problem. Records the tenant on the request span.
@@ -267,7 +310,13 @@ where
         let auth = Arc::<Authenticator>::from_ref(state);
         let principal = auth.authenticate(parts)?;
         let span = tracing::Span::current();
-        span.record("tenant", principal.bank_id.as_ref().map_or("platform", |b| b.as_str()));
+        span.record(
+            "tenant",
+            principal
+                .bank_id
+                .as_ref()
+                .map_or("platform", |b| b.as_str()),
+        );
         Ok(Authenticated(principal))
     }
 }
@@ -303,7 +352,9 @@ mod tests {
     #[test]
     fn a_good_token_yields_the_principal() {
         let (issuer, auth) = setup();
-        let p = auth.verify_bearer(&issuer.sign(&claims(now() + 600)).unwrap()).unwrap();
+        let p = auth
+            .verify_bearer(&issuer.sign(&claims(now() + 600)).unwrap())
+            .unwrap();
         assert_eq!(p.subject, "officer-1");
         assert_eq!(p.bank_id.unwrap().as_str(), "nbcb");
         assert_eq!(p.roles, vec![Role::ProductAdmin]);
@@ -316,34 +367,61 @@ mod tests {
             Err(Error::Unauthenticated(m)) => m,
             other => panic!("expected 401, got {other:?}"),
         };
-        assert_eq!(reason(&issuer.sign(&claims(now() - 3600)).unwrap()), "token has expired");
+        assert_eq!(
+            reason(&issuer.sign(&claims(now() - 3600)).unwrap()),
+            "token has expired"
+        );
         let mut c = claims(now() + 600);
         c["iss"] = json!("https://evil.example");
-        assert_eq!(reason(&issuer.sign(&c).unwrap()), "token issuer is not accepted");
+        assert_eq!(
+            reason(&issuer.sign(&c).unwrap()),
+            "token issuer is not accepted"
+        );
         let mut c = claims(now() + 600);
         c["aud"] = json!("someone-else");
-        assert_eq!(reason(&issuer.sign(&c).unwrap()), "token audience is not accepted");
+        assert_eq!(
+            reason(&issuer.sign(&c).unwrap()),
+            "token audience is not accepted"
+        );
         let mut c = claims(now() + 600);
         c["nbf"] = json!(now() + 3600);
         assert_eq!(reason(&issuer.sign(&c).unwrap()), "token is not valid yet");
         let mut c = claims(now() + 600);
         c.as_object_mut().unwrap().remove("exp");
-        assert_eq!(reason(&issuer.sign(&c).unwrap()), "token lacks a required claim");
+        assert_eq!(
+            reason(&issuer.sign(&c).unwrap()),
+            "token lacks a required claim"
+        );
         // Signed by a different key with the same kid.
         let other = DevIssuer::generate_with_kid(issuer.kid()).unwrap();
-        assert_eq!(reason(&other.sign(&claims(now() + 600)).unwrap()), "token signature does not verify");
+        assert_eq!(
+            reason(&other.sign(&claims(now() + 600)).unwrap()),
+            "token signature does not verify"
+        );
         // alg=none and HS256 signed with the public key as secret (algorithm confusion).
         let b64 = |v: &serde_json::Value| base64_url(&serde_json::to_vec(v).unwrap());
-        let none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims(now() + 600)));
+        let none = format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&claims(now() + 600))
+        );
         assert!(reason(&none).starts_with("token"));
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(issuer.kid().to_owned());
-        let confused = jsonwebtoken::encode(&header, &claims(now() + 600), &EncodingKey::from_secret(issuer.jwks_json().as_bytes())).unwrap();
+        let confused = jsonwebtoken::encode(
+            &header,
+            &claims(now() + 600),
+            &EncodingKey::from_secret(issuer.jwks_json().as_bytes()),
+        )
+        .unwrap();
         assert_eq!(reason(&confused), "token algorithm is not accepted");
         assert_eq!(reason("garbage"), "token is not a well-formed JWT");
         let mut c = claims(now() + 600);
         c["bank_id"] = json!("NOT A BANK");
-        assert_eq!(reason(&issuer.sign(&c).unwrap()), "token bank_id claim is invalid");
+        assert_eq!(
+            reason(&issuer.sign(&c).unwrap()),
+            "token bank_id claim is invalid"
+        );
     }
 
     fn base64_url(bytes: &[u8]) -> String {
@@ -360,7 +438,10 @@ mod tests {
             algorithm: Algorithm::RS256,
             jwks: serde_json::from_str(&issuer.jwks_json()).unwrap(),
         };
-        assert!(matches!(Authenticator::new(config), Err(AuthConfigError::KeyType { .. })));
+        assert!(matches!(
+            Authenticator::new(config),
+            Err(AuthConfigError::KeyType { .. })
+        ));
     }
 
     #[test]
@@ -380,10 +461,22 @@ mod tests {
         .collect();
         let p = auth.from_gateway_claims(&good, t).unwrap();
         assert_eq!(p.roles, vec![Role::ProductAdmin, Role::LoanOfficer]);
-        for (k, v) in [("iss", "other"), ("aud", "other"), ("exp", "1"), ("sub", ""), ("bank_id", "Bad Id")] {
+        for (k, v) in [
+            ("iss", "other"),
+            ("aud", "other"),
+            ("exp", "1"),
+            ("sub", ""),
+            ("bank_id", "Bad Id"),
+        ] {
             let mut c = good.clone();
             c.insert(k.to_owned(), v.to_owned());
-            assert!(matches!(auth.from_gateway_claims(&c, t), Err(Error::Unauthenticated(_))), "{k}={v}");
+            assert!(
+                matches!(
+                    auth.from_gateway_claims(&c, t),
+                    Err(Error::Unauthenticated(_))
+                ),
+                "{k}={v}"
+            );
         }
         let mut c = good.clone();
         c.remove("exp");

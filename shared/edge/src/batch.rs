@@ -29,7 +29,11 @@ pub struct WholeBatchFailed {
 }
 
 /// Handles every record with `handler` and returns the partial-failure response.
-pub async fn process_batch<F, Fut, E>(event: SqsEvent, mode: BatchMode, handler: F) -> Result<SqsBatchResponse, WholeBatchFailed>
+pub async fn process_batch<F, Fut, E>(
+    event: SqsEvent,
+    mode: BatchMode,
+    handler: F,
+) -> Result<SqsBatchResponse, WholeBatchFailed>
 where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), E>>,
@@ -39,17 +43,19 @@ where
     let ids: Vec<Option<String>> = records.iter().map(|r| r.message_id.clone()).collect();
     let run = |record: SqsMessage| {
         let id = record.message_id.clone().unwrap_or_default();
-        AssertUnwindSafe(handler(record)).catch_unwind().map(move |r| match r {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::warn!(message_id = %id, error = %e, "record failed");
-                false
-            }
-            Err(_) => {
-                tracing::error!(message_id = %id, "record handler panicked");
-                false
-            }
-        })
+        AssertUnwindSafe(handler(record))
+            .catch_unwind()
+            .map(move |r| match r {
+                Ok(Ok(())) => true,
+                Ok(Err(e)) => {
+                    tracing::warn!(message_id = %id, error = %e, "record failed");
+                    false
+                }
+                Err(_) => {
+                    tracing::error!(message_id = %id, "record handler panicked");
+                    false
+                }
+            })
     };
     let succeeded: Vec<bool> = match mode {
         BatchMode::Standard => futures::future::join_all(records.into_iter().map(run)).await,
@@ -101,20 +107,33 @@ mod tests {
     }
 
     fn failures(r: &SqsBatchResponse) -> Vec<&str> {
-        r.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+        r.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
     }
 
     #[tokio::test]
     async fn standard_batches_report_only_the_failed_records() {
-        let r = process_batch(event(&["ok", "bad", "ok", "panic", "ok"]), BatchMode::Standard, handle).await.unwrap();
+        let r = process_batch(
+            event(&["ok", "bad", "ok", "panic", "ok"]),
+            BatchMode::Standard,
+            handle,
+        )
+        .await
+        .unwrap();
         assert_eq!(failures(&r), vec!["m1", "m3"]);
-        let r = process_batch(event(&["ok", "ok"]), BatchMode::Standard, handle).await.unwrap();
+        let r = process_batch(event(&["ok", "ok"]), BatchMode::Standard, handle)
+            .await
+            .unwrap();
         assert!(r.batch_item_failures.is_empty());
     }
 
     #[tokio::test]
     async fn fifo_batches_fail_everything_after_the_first_failure() {
-        let r = process_batch(event(&["ok", "bad", "ok"]), BatchMode::Fifo, handle).await.unwrap();
+        let r = process_batch(event(&["ok", "bad", "ok"]), BatchMode::Fifo, handle)
+            .await
+            .unwrap();
         assert_eq!(failures(&r), vec!["m1", "m2"]);
     }
 
@@ -122,6 +141,12 @@ mod tests {
     async fn a_failure_without_an_id_fails_the_whole_batch() {
         let mut e = event(&["ok", "bad"]);
         e.records[1].message_id = None;
-        assert_eq!(process_batch(e, BatchMode::Standard, handle).await.unwrap_err().index, 1);
+        assert_eq!(
+            process_batch(e, BatchMode::Standard, handle)
+                .await
+                .unwrap_err()
+                .index,
+            1
+        );
     }
 }

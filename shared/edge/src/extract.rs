@@ -26,15 +26,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !is_json(content_type) {
-            return Err(malformed("body must be JSON (Content-Type: application/json)", "content-type").into());
+            return Err(malformed(
+                "body must be JSON (Content-Type: application/json)",
+                "content-type",
+            )
+            .into());
         }
         let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError(Error::PayloadTooLarge { limit: crate::max_body_bytes_from_env() })
+                ApiError(Error::PayloadTooLarge {
+                    limit: crate::max_body_bytes_from_env(),
+                })
             } else {
-                ApiError(malformed(&format!("could not read the body: {rejection}"), ""))
+                ApiError(malformed(
+                    &format!("could not read the body: {rejection}"),
+                    "",
+                ))
             }
         })?;
         let value = parse_json(&raw)?;
@@ -43,26 +56,46 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn malformed(detail: &str, field: &str) -> Error {
-    let errors = if field.is_empty() { vec![] } else { vec![FieldError::new(field, "malformed", detail)] };
-    Error::Malformed { detail: detail.to_owned(), errors }
+    let errors = if field.is_empty() {
+        vec![]
+    } else {
+        vec![FieldError::new(field, "malformed", detail)]
+    };
+    Error::Malformed {
+        detail: detail.to_owned(),
+        errors,
+    }
 }
 
 /// Parses a JSON body: invalid UTF-8 or JSON syntax is 400; JSON of the wrong shape is 422 with
 /// the path of the offending field.
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Error> {
     let text = std::str::from_utf8(raw).map_err(|e| {
-        malformed(&format!("body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()), "body")
+        malformed(
+            &format!(
+                "body is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
+            "body",
+        )
     })?;
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     if parsed.is_ok() {
         // Trailing content after the value is a syntax error.
-        de.end().map_err(|e| malformed(&format!("body is not valid JSON: {e}"), "body"))?;
+        de.end()
+            .map_err(|e| malformed(&format!("body is not valid JSON: {e}"), "body"))?;
     }
     parsed.map_err(|e| {
         let path = e.path().to_string();
@@ -82,7 +115,11 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Error> {
                 } else {
                     "invalid_value"
                 };
-                let field = if code == "required" { missing_field_path(&field, &message) } else { field };
+                let field = if code == "required" {
+                    missing_field_path(&field, &message)
+                } else {
+                    field
+                };
                 Error::Validation(vec![FieldError::new(field, code, message)])
             }
         }
@@ -140,14 +177,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
-            let field = format!("query.{}", e.path());
-            let message = e.inner().to_string();
-            ApiError(Error::Malformed {
-                detail: format!("query parameter {field} is invalid: {message}"),
-                errors: vec![FieldError::new(field, "invalid_value", message)],
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let field = format!("query.{}", e.path());
+                let message = e.inner().to_string();
+                ApiError(Error::Malformed {
+                    detail: format!("query parameter {field} is invalid: {message}"),
+                    errors: vec![FieldError::new(field, "invalid_value", message)],
+                })
             })
-        })
     }
 }
 
@@ -178,16 +217,39 @@ mod tests {
     #[test]
     fn json_errors_are_classified_with_paths() {
         assert!(matches!(err(b"{\"name\": "), Error::Malformed { .. }));
-        assert!(matches!(err(b"{\"name\":\"x\",\"amount\":{\"min\":1}} trailing"), Error::Malformed { .. }));
-        assert!(matches!(err(b"{\"name\":\"\xff\"}"), Error::Malformed { .. }));
-        let Error::Validation(v) = err(br#"{"name":"x","amount":{"min":"one"}}"#) else { panic!() };
-        assert_eq!((v[0].field.as_str(), v[0].code.as_str()), ("amount.min", "invalid_value"));
-        let Error::Validation(v) = err(br#"{"name":"x","amount":{"min":1},"colour":"red"}"#) else { panic!() };
+        assert!(matches!(
+            err(b"{\"name\":\"x\",\"amount\":{\"min\":1}} trailing"),
+            Error::Malformed { .. }
+        ));
+        assert!(matches!(
+            err(b"{\"name\":\"\xff\"}"),
+            Error::Malformed { .. }
+        ));
+        let Error::Validation(v) = err(br#"{"name":"x","amount":{"min":"one"}}"#) else {
+            panic!()
+        };
+        assert_eq!(
+            (v[0].field.as_str(), v[0].code.as_str()),
+            ("amount.min", "invalid_value")
+        );
+        let Error::Validation(v) = err(br#"{"name":"x","amount":{"min":1},"colour":"red"}"#) else {
+            panic!()
+        };
         assert_eq!(v[0].code, "unknown_field");
-        let Error::Validation(v) = err(br#"{"name":"x","amount":{}}"#) else { panic!() };
-        assert_eq!((v[0].field.as_str(), v[0].code.as_str()), ("amount.min", "required"));
-        let Error::Validation(v) = err(br#"{"amount":{"min":1}}"#) else { panic!() };
-        assert_eq!((v[0].field.as_str(), v[0].code.as_str()), ("name", "required"));
+        let Error::Validation(v) = err(br#"{"name":"x","amount":{}}"#) else {
+            panic!()
+        };
+        assert_eq!(
+            (v[0].field.as_str(), v[0].code.as_str()),
+            ("amount.min", "required")
+        );
+        let Error::Validation(v) = err(br#"{"amount":{"min":1}}"#) else {
+            panic!()
+        };
+        assert_eq!(
+            (v[0].field.as_str(), v[0].code.as_str()),
+            ("name", "required")
+        );
         assert!(parse_json::<Body>(br#"{"name":"x","amount":{"min":1}}"#).is_ok());
     }
 

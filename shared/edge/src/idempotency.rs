@@ -51,48 +51,96 @@ pub const MAX_KEY_LEN: usize = 255;
 impl Idempotency {
     /// Records kept 24 hours; an in-progress claim expires after 30 seconds.
     pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
-        Self::with_timeouts(table, clock, Duration::from_secs(24 * 3600), Duration::from_secs(30))
+        Self::with_timeouts(
+            table,
+            clock,
+            Duration::from_secs(24 * 3600),
+            Duration::from_secs(30),
+        )
     }
 
     /// With explicit record lifetime and in-progress timeout.
-    pub fn with_timeouts(table: Arc<dyn Table>, clock: Arc<dyn Clock>, ttl: Duration, lock_timeout: Duration) -> Self {
-        Idempotency { table, clock, ttl, lock_timeout }
+    pub fn with_timeouts(
+        table: Arc<dyn Table>,
+        clock: Arc<dyn Clock>,
+        ttl: Duration,
+        lock_timeout: Duration,
+    ) -> Self {
+        Idempotency {
+            table,
+            clock,
+            ttl,
+            lock_timeout,
+        }
     }
 
     /// Runs `work` at most once per (`scope`, key). The key is the client's `Idempotency-Key`,
     /// or the payload's hash when there is none. Reusing a key with a different payload is 422.
-    pub async fn run<F, Fut>(&self, scope: &str, key: Option<&str>, payload: &[u8], work: F) -> Result<Outcome, Error>
+    pub async fn run<F, Fut>(
+        &self,
+        scope: &str,
+        key: Option<&str>,
+        payload: &[u8],
+        work: F,
+    ) -> Result<Outcome, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<StoredResponse, Error>>,
     {
         let payload_hash = hex::encode(Sha256::digest(payload));
         let key = match key {
-            Some(k) if k.is_empty() || k.len() > MAX_KEY_LEN || !k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Some(k)
+                if k.is_empty()
+                    || k.len() > MAX_KEY_LEN
+                    || !k.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
                 return Err(Error::Malformed {
-                    detail: format!("Idempotency-Key must be 1–{MAX_KEY_LEN} visible ASCII characters"),
-                    errors: vec![puhui_domain::FieldError::new("header.idempotency-key", "invalid_format", "1–255 visible ASCII characters")],
+                    detail: format!(
+                        "Idempotency-Key must be 1–{MAX_KEY_LEN} visible ASCII characters"
+                    ),
+                    errors: vec![puhui_domain::FieldError::new(
+                        "header.idempotency-key",
+                        "invalid_format",
+                        "1–255 visible ASCII characters",
+                    )],
                 });
             }
             Some(k) => k.to_owned(),
             None => payload_hash.clone(),
         };
-        let record_key = Key::new(format!("IDEMPOTENCY#{}", hex::encode(Sha256::digest(format!("{scope}\n{key}")))), "RECORD");
+        let record_key = Key::new(
+            format!(
+                "IDEMPOTENCY#{}",
+                hex::encode(Sha256::digest(format!("{scope}\n{key}")))
+            ),
+            "RECORD",
+        );
         // Two attempts: a record can expire between our failed claim and our read.
         for _ in 0..2 {
             let now = self.clock.now().timestamp();
-            let mut claim = Item::new(record_key.clone(), obj(json!({"state": "in_progress", "payload_hash": payload_hash})));
+            let mut claim = Item::new(
+                record_key.clone(),
+                obj(json!({"state": "in_progress", "payload_hash": payload_hash})),
+            );
             claim.expires_at = Some(now + self.lock_timeout.as_secs() as i64);
-            match self.table.put(claim, Some(Condition::NotExistsOrExpired { now })).await {
+            match self
+                .table
+                .put(claim, Some(Condition::NotExistsOrExpired { now }))
+                .await
+            {
                 Ok(()) => return self.execute(&record_key, &payload_hash, work).await,
                 Err(PortError::ConditionFailed(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            let Some(existing) = self.table.get(&record_key).await? else { continue };
+            let Some(existing) = self.table.get(&record_key).await? else {
+                continue;
+            };
             if existing.expires_at.is_some_and(|t| t <= now) {
                 continue;
             }
-            if existing.attrs.get("payload_hash").and_then(Value::as_str) != Some(payload_hash.as_str()) {
+            if existing.attrs.get("payload_hash").and_then(Value::as_str)
+                != Some(payload_hash.as_str())
+            {
                 return Err(Error::field(
                     "header.idempotency-key",
                     "key_reused",
@@ -103,13 +151,22 @@ impl Idempotency {
                 Some(stored) => serde_json::from_value(stored.clone())
                     .map(Outcome::Replayed)
                     .map_err(|e| Error::Internal(format!("stored response unreadable: {e}"))),
-                None => Err(Error::Conflict("a request with this Idempotency-Key is still in progress".into())),
+                None => Err(Error::Conflict(
+                    "a request with this Idempotency-Key is still in progress".into(),
+                )),
             };
         }
-        Err(Error::Unavailable("idempotency record is changing; retry".into()))
+        Err(Error::Unavailable(
+            "idempotency record is changing; retry".into(),
+        ))
     }
 
-    async fn execute<F, Fut>(&self, record_key: &Key, payload_hash: &str, work: F) -> Result<Outcome, Error>
+    async fn execute<F, Fut>(
+        &self,
+        record_key: &Key,
+        payload_hash: &str,
+        work: F,
+    ) -> Result<Outcome, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<StoredResponse, Error>>,
@@ -118,7 +175,9 @@ impl Idempotency {
             Ok(response) => {
                 let mut done = Item::new(
                     record_key.clone(),
-                    obj(json!({"state": "completed", "payload_hash": payload_hash, "response": response})),
+                    obj(
+                        json!({"state": "completed", "payload_hash": payload_hash, "response": response}),
+                    ),
                 );
                 done.version = 2;
                 done.expires_at = Some(self.clock.now().timestamp() + self.ttl.as_secs() as i64);
@@ -158,12 +217,21 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let table = Arc::new(puhui_embedded::SqliteTable::open(dir.join("t.db")).unwrap());
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-        let idem = Idempotency::with_timeouts(table, clock.clone(), Duration::from_secs(3600), Duration::from_secs(30));
+        let idem = Idempotency::with_timeouts(
+            table,
+            clock.clone(),
+            Duration::from_secs(3600),
+            Duration::from_secs(30),
+        );
         (idem, clock)
     }
 
     fn response(body: &str) -> StoredResponse {
-        StoredResponse { status: 201, headers: vec![("etag".into(), "\"1\"".into())], body: body.into() }
+        StoredResponse {
+            status: 201,
+            headers: vec![("etag".into(), "\"1\"".into())],
+            body: body.into(),
+        }
     }
 
     #[tokio::test]
@@ -174,32 +242,61 @@ mod tests {
             runs.fetch_add(1, Ordering::SeqCst);
             Ok(response("first"))
         };
-        let first = idem.run("bank:create", Some("k1"), b"{}", work).await.unwrap();
-        let second = idem.run("bank:create", Some("k1"), b"{}", || async { Ok(response("second")) }).await.unwrap();
+        let first = idem
+            .run("bank:create", Some("k1"), b"{}", work)
+            .await
+            .unwrap();
+        let second = idem
+            .run("bank:create", Some("k1"), b"{}", || async {
+                Ok(response("second"))
+            })
+            .await
+            .unwrap();
         assert_eq!(first, Outcome::Fresh(response("first")));
         assert_eq!(second, Outcome::Replayed(response("first")));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         // Another scope (tenant) with the same key is independent.
-        let other = idem.run("other:create", Some("k1"), b"{}", || async { Ok(response("other")) }).await.unwrap();
+        let other = idem
+            .run("other:create", Some("k1"), b"{}", || async {
+                Ok(response("other"))
+            })
+            .await
+            .unwrap();
         assert_eq!(other, Outcome::Fresh(response("other")));
     }
 
     #[tokio::test]
     async fn without_a_key_the_payload_is_the_key() {
         let (idem, _) = setup();
-        idem.run("s", None, b"{\"a\":1}", || async { Ok(response("a")) }).await.unwrap();
-        let again = idem.run("s", None, b"{\"a\":1}", || async { Ok(response("b")) }).await.unwrap();
+        idem.run("s", None, b"{\"a\":1}", || async { Ok(response("a")) })
+            .await
+            .unwrap();
+        let again = idem
+            .run("s", None, b"{\"a\":1}", || async { Ok(response("b")) })
+            .await
+            .unwrap();
         assert_eq!(again, Outcome::Replayed(response("a")));
-        let different = idem.run("s", None, b"{\"a\":2}", || async { Ok(response("c")) }).await.unwrap();
+        let different = idem
+            .run("s", None, b"{\"a\":2}", || async { Ok(response("c")) })
+            .await
+            .unwrap();
         assert_eq!(different, Outcome::Fresh(response("c")));
     }
 
     #[tokio::test]
     async fn reuse_with_another_payload_is_refused() {
         let (idem, _) = setup();
-        idem.run("s", Some("k"), b"one", || async { Ok(response("a")) }).await.unwrap();
-        let err = idem.run("s", Some("k"), b"two", || async { Ok(response("b")) }).await.unwrap_err();
-        assert!(matches!(err, Error::Validation(ref v) if v[0].code == "key_reused"), "{err:?}");
+        idem.run("s", Some("k"), b"one", || async { Ok(response("a")) })
+            .await
+            .unwrap();
+        let err = idem
+            .run("s", Some("k"), b"two", || async { Ok(response("b")) })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Validation(ref v) if v[0].code == "key_reused"),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
@@ -220,10 +317,16 @@ mod tests {
             })
         };
         started_rx.await.unwrap();
-        let err = idem.run("s", Some("k"), b"p", || async { Ok(response("fast")) }).await.unwrap_err();
+        let err = idem
+            .run("s", Some("k"), b"p", || async { Ok(response("fast")) })
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Conflict(_)), "{err:?}");
         clock.advance(chrono::Duration::seconds(31));
-        let taken_over = idem.run("s", Some("k"), b"p", || async { Ok(response("takeover")) }).await.unwrap();
+        let taken_over = idem
+            .run("s", Some("k"), b"p", || async { Ok(response("takeover")) })
+            .await
+            .unwrap();
         assert_eq!(taken_over, Outcome::Fresh(response("takeover")));
         finish_tx.send(()).unwrap();
         slow.await.unwrap().unwrap();
@@ -232,14 +335,30 @@ mod tests {
     #[tokio::test]
     async fn a_failed_attempt_can_be_retried_and_records_expire() {
         let (idem, clock) = setup();
-        let err = idem.run("s", Some("k"), b"p", || async { Err(Error::Unavailable("db".into())) }).await.unwrap_err();
+        let err = idem
+            .run("s", Some("k"), b"p", || async {
+                Err(Error::Unavailable("db".into()))
+            })
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Unavailable(_)));
-        let ok = idem.run("s", Some("k"), b"p", || async { Ok(response("second try")) }).await.unwrap();
+        let ok = idem
+            .run("s", Some("k"), b"p", || async {
+                Ok(response("second try"))
+            })
+            .await
+            .unwrap();
         assert_eq!(ok, Outcome::Fresh(response("second try")));
         clock.advance(chrono::Duration::seconds(3601));
-        let after_ttl = idem.run("s", Some("k"), b"p", || async { Ok(response("new day")) }).await.unwrap();
+        let after_ttl = idem
+            .run("s", Some("k"), b"p", || async { Ok(response("new day")) })
+            .await
+            .unwrap();
         assert_eq!(after_ttl, Outcome::Fresh(response("new day")));
-        let bad = idem.run("s", Some("has space"), b"p", || async { Ok(response("x")) }).await.unwrap_err();
+        let bad = idem
+            .run("s", Some("has space"), b"p", || async { Ok(response("x")) })
+            .await
+            .unwrap_err();
         assert!(matches!(bad, Error::Malformed { .. }));
     }
 }

@@ -10,7 +10,7 @@ pub mod idempotency;
 pub mod observe;
 pub mod problem;
 
-pub use auth::{Authenticated, Authenticator, AuthConfig};
+pub use auth::{AuthConfig, Authenticated, Authenticator};
 pub use extract::{ApiJson, ApiQuery, PathParam};
 pub use idempotency::Idempotency;
 pub use problem::ApiError;
@@ -20,5 +20,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The body limit from `PUHUI_MAX_BODY_BYTES`, or the default if unset or unparsable.
 pub fn max_body_bytes_from_env() -> usize {
-    std::env::var("PUHUI_MAX_BODY_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_BODY_BYTES)
+    std::env::var("PUHUI_MAX_BODY_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MAX_BODY_BYTES)
 }

@@ -47,7 +47,11 @@ pub fn init_metrics(function: &'static str) {
 /// per response.
 pub async fn observe(req: Request, next: Next) -> Response {
     let request_id = request_id(&req);
-    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
     let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), route = %route, tenant = tracing::field::Empty);
     let started = Instant::now();
     let response = next.run(req).instrument(span.clone()).await;
@@ -62,7 +66,9 @@ pub async fn observe(req: Request, next: Next) -> Response {
     metrics::counter!("requests", "status" => class).increment(1);
     metrics::histogram!("latency_ms").record(millis);
     if let Some(collector) = EMF.get() {
-        let _ = collector.set_property("requestId", request_id).flush(std::io::stdout());
+        let _ = collector
+            .set_property("requestId", request_id)
+            .flush(std::io::stdout());
     }
     response
 }

@@ -43,26 +43,67 @@ impl ApiError {
             Error::Validation(errors) => (summarise(errors), errors.clone()),
             Error::Malformed { detail, errors } => (detail.clone(), errors.clone()),
             // Never echo internal details to callers; they are logged.
-            Error::Internal(_) => ("an internal error occurred; it has been logged".into(), vec![]),
+            Error::Internal(_) => (
+                "an internal error occurred; it has been logged".into(),
+                vec![],
+            ),
             other => (other.to_string(), vec![]),
         };
-        Problem { kind: format!("/problems/{slug}"), title, status: status.as_u16(), detail, errors }
+        Problem {
+            kind: format!("/problems/{slug}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            errors,
+        }
     }
 }
 
 fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
     match e {
-        Error::Malformed { .. } => (StatusCode::BAD_REQUEST, "malformed-request", "Malformed request"),
-        Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
-        Error::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid input"),
-        Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+        Error::Malformed { .. } => (
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+        ),
+        Error::PayloadTooLarge { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Request body too large",
+        ),
+        Error::Validation(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Invalid input",
+        ),
+        Error::Unauthenticated(_) => (
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Authentication required",
+        ),
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
-        Error::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "version-mismatch", "Version mismatch"),
-        Error::PreconditionRequired(_) => (StatusCode::PRECONDITION_REQUIRED, "precondition-required", "Precondition required"),
-        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable"),
-        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        Error::PreconditionFailed { .. } => (
+            StatusCode::PRECONDITION_FAILED,
+            "version-mismatch",
+            "Version mismatch",
+        ),
+        Error::PreconditionRequired(_) => (
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition-required",
+            "Precondition required",
+        ),
+        Error::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Temporarily unavailable",
+        ),
+        Error::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+        ),
     }
 }
 
@@ -79,18 +120,24 @@ impl IntoResponse for ApiError {
         match &self.0 {
             Error::Internal(m) => tracing::error!(error = %m, "internal error"),
             Error::Unavailable(m) => tracing::warn!(error = %m, "dependency unavailable"),
-            other => tracing::info!(status = problem.status, problem = %problem.kind, detail = %other, "request refused"),
+            other => {
+                tracing::info!(status = problem.status, problem = %problem.kind, detail = %other, "request refused")
+            }
         }
-        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
         let mut resp = (status, body).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         match &self.0 {
             Error::Unauthenticated(_) => {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Error::Unavailable(_) => {
-                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }
@@ -114,7 +161,8 @@ pub async fn method_not_allowed() -> Response {
     };
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     let mut resp = (StatusCode::METHOD_NOT_ALLOWED, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     resp
 }
 
@@ -125,14 +173,26 @@ mod tests {
     #[test]
     fn every_error_maps_to_its_status_and_never_leaks_internals() {
         let cases = [
-            (Error::Malformed { detail: "x".into(), errors: vec![] }, 400),
+            (
+                Error::Malformed {
+                    detail: "x".into(),
+                    errors: vec![],
+                },
+                400,
+            ),
             (Error::PayloadTooLarge { limit: 1 }, 413),
             (Error::field("amount.min", "out_of_range", "too small"), 422),
             (Error::Unauthenticated("no token".into()), 401),
             (Error::Forbidden("role".into()), 403),
             (Error::NotFound("product".into()), 404),
             (Error::Conflict("x".into()), 409),
-            (Error::PreconditionFailed { expected: 1, current: 2 }, 412),
+            (
+                Error::PreconditionFailed {
+                    expected: 1,
+                    current: 2,
+                },
+                412,
+            ),
             (Error::PreconditionRequired("If-Match".into()), 428),
             (Error::Unavailable("throttled".into()), 503),
             (Error::Internal("db password wrong at 10.0.0.1".into()), 500),

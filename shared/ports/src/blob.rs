@@ -55,5 +55,11 @@ pub fn check_key(key: &str) -> PortResult<()> {
         || key.starts_with('/')
         || key.split('/').any(|s| s == ".." || s == ".")
         || key.chars().any(char::is_control);
-    if bad { Err(crate::PortError::Invalid(format!("invalid object key {key:?}"))) } else { Ok(()) }
+    if bad {
+        Err(crate::PortError::Invalid(format!(
+            "invalid object key {key:?}"
+        )))
+    } else {
+        Ok(())
+    }
 }

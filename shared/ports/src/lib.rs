@@ -48,7 +48,11 @@ impl From<PortError> for puhui_domain::Error {
             PortError::ConditionFailed(m) => puhui_domain::Error::Conflict(m),
             PortError::TransactionCancelled { .. } => puhui_domain::Error::Conflict(e.to_string()),
             PortError::Unavailable(m) => puhui_domain::Error::Unavailable(m),
-            PortError::BadCursor => puhui_domain::Error::field("cursor", "invalid_cursor", "cursor is malformed or belongs to another query"),
+            PortError::BadCursor => puhui_domain::Error::field(
+                "cursor",
+                "invalid_cursor",
+                "cursor is malformed or belongs to another query",
+            ),
             PortError::Invalid(m) | PortError::Backend(m) => puhui_domain::Error::Internal(m),
         }
     }

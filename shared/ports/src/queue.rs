@@ -21,7 +21,11 @@ pub struct QueueMessage {
 impl QueueMessage {
     /// A message with a body only.
     pub fn new(body: impl Into<String>) -> Self {
-        QueueMessage { body: body.into(), dedup_id: None, group_id: None }
+        QueueMessage {
+            body: body.into(),
+            dedup_id: None,
+            group_id: None,
+        }
     }
 
     /// With a deduplication id.

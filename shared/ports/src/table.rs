@@ -24,7 +24,10 @@ pub struct Key {
 impl Key {
     /// A key from its parts.
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Key { pk: pk.into(), sk: sk.into() }
+        Key {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 }
 
@@ -47,7 +50,13 @@ pub struct Item {
 impl Item {
     /// An item with attributes, version 1, no index key and no expiry.
     pub fn new(key: Key, attrs: Map<String, Value>) -> Self {
-        Item { key, gsi1: None, version: 1, expires_at: None, attrs }
+        Item {
+            key,
+            gsi1: None,
+            version: 1,
+            expires_at: None,
+            attrs,
+        }
     }
 }
 
@@ -123,7 +132,14 @@ pub struct Query {
 impl Query {
     /// An ascending query of one partition of the primary key, 100 items a page.
     pub fn partition(pk: impl Into<String>) -> Self {
-        Query { index: IndexName::Primary, pk: pk.into(), range: KeyRange::All, limit: 100, ascending: true, cursor: None }
+        Query {
+            index: IndexName::Primary,
+            pk: pk.into(),
+            range: KeyRange::All,
+            limit: 100,
+            ascending: true,
+            cursor: None,
+        }
     }
 
     /// The same query on the secondary index.
@@ -164,11 +180,21 @@ pub struct Page {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TxOp {
     /// Put an item, optionally under a condition.
-    Put { item: Item, condition: Option<Condition> },
+    Put {
+        item: Item,
+        condition: Option<Condition>,
+    },
     /// Update an item, optionally under a condition.
-    Update { key: Key, update: Update, condition: Option<Condition> },
+    Update {
+        key: Key,
+        update: Update,
+        condition: Option<Condition>,
+    },
     /// Delete an item, optionally under a condition.
-    Delete { key: Key, condition: Option<Condition> },
+    Delete {
+        key: Key,
+        condition: Option<Condition>,
+    },
     /// Require a condition of an item without writing it.
     Check { key: Key, condition: Condition },
 }
@@ -184,7 +210,12 @@ pub trait Table: Send + Sync {
 
     /// Changes part of an item and returns it as stored after the change. An update of an
     /// absent item creates it (like DynamoDB) unless the condition requires it to exist.
-    async fn update(&self, key: &Key, update: Update, condition: Option<Condition>) -> PortResult<Item>;
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        condition: Option<Condition>,
+    ) -> PortResult<Item>;
 
     /// Deletes an item; deleting an absent item succeeds unless the condition requires it.
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> PortResult<()>;
@@ -199,7 +230,9 @@ pub trait Table: Send + Sync {
 /// Checks that attributes avoid the reserved names; adapters call it before every write.
 pub fn check_attrs(attrs: &Map<String, Value>) -> PortResult<()> {
     match attrs.keys().find(|k| RESERVED.contains(&k.as_str())) {
-        Some(k) => Err(crate::PortError::Invalid(format!("attribute name '{k}' is reserved"))),
+        Some(k) => Err(crate::PortError::Invalid(format!(
+            "attribute name '{k}' is reserved"
+        ))),
         None => Ok(()),
     }
 }

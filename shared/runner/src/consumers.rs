@@ -52,13 +52,20 @@ pub async fn poll_once(c: &Consumer) -> Result<usize, puhui_ports::PortError> {
             record.message_id = Some(m.id.clone());
             record.receipt_handle = Some(m.receipt.clone());
             record.body = Some(m.body.clone());
-            record.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
+            record.attributes.insert(
+                "ApproximateReceiveCount".into(),
+                m.receive_count.to_string(),
+            );
             record.event_source = Some("aws:sqs".into());
             record
         })
         .collect();
     let response = (c.handler)(event).await;
-    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
     for m in &received {
         if !failed.contains(&m.id.as_str()) {
             c.queue.delete(&m.receipt).await?;

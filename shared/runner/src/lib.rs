@@ -36,10 +36,17 @@ pub struct RunnerConfig {
 impl RunnerConfig {
     /// Reads the configuration.
     pub fn from_env() -> Result<Self, String> {
-        let var = |k: &str, d: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_owned());
+        let var = |k: &str, d: &str| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| d.to_owned())
+        };
         let addr = var("PUHUI_ADDR", "127.0.0.1:8080");
         Ok(RunnerConfig {
-            addr: addr.parse().map_err(|e| format!("PUHUI_ADDR={addr}: {e}"))?,
+            addr: addr
+                .parse()
+                .map_err(|e| format!("PUHUI_ADDR={addr}: {e}"))?,
             data_dir: var("PUHUI_DATA_DIR", ".puhui/data").into(),
             dev_keys: var("PUHUI_DEV_KEYS", ".puhui/dev-keys").into(),
         })
@@ -73,11 +80,19 @@ pub struct Backend {
 
 impl Runner {
     /// Opens the embedded backend under `config.data_dir` and mounts every function.
-    pub fn build(config: &RunnerConfig, base_url: &str) -> Result<Runner, Box<dyn std::error::Error>> {
+    pub fn build(
+        config: &RunnerConfig,
+        base_url: &str,
+    ) -> Result<Runner, Box<dyn std::error::Error>> {
         std::fs::create_dir_all(&config.data_dir)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let table = Arc::new(SqliteTable::open(config.data_dir.join("puhui.db"))?);
-        let blobs = Arc::new(LocalBlobStore::new(config.data_dir.join("blobs"), base_url.to_owned(), blob_secret(config)?, clock.clone()));
+        let blobs = Arc::new(LocalBlobStore::new(
+            config.data_dir.join("blobs"),
+            base_url.to_owned(),
+            blob_secret(config)?,
+            clock.clone(),
+        ));
         let mut auth_config = AuthConfig::from_env()?;
         if auth_config.jwks.keys.is_empty() {
             // No keys configured: trust the local development issuer (created on first run).
@@ -85,14 +100,21 @@ impl Runner {
             auth_config.jwks = serde_json::from_str(&dev.jwks_json())?;
         }
         let auth = Arc::new(Authenticator::new(auth_config)?);
-        let backend = Backend { table, blobs, auth, clock };
+        let backend = Backend {
+            table,
+            blobs,
+            auth,
+            clock,
+        };
         Ok(Self::functions(&backend))
     }
 
     /// Every function of the platform. Add a function here, one line each.
     pub fn functions(b: &Backend) -> Runner {
         let routes = Router::new()
-            .merge(puhui_api::products::routes(puhui_api::products::ProductsApi::new(b.table.clone(), b.auth.clone())))
+            .merge(puhui_api::products::routes(
+                puhui_api::products::ProductsApi::new(b.table.clone(), b.auth.clone()),
+            ))
             .merge(blob_routes(b.blobs.clone()));
         Runner {
             app: puhui_api::finish(routes, puhui_edge::max_body_bytes_from_env()),
@@ -112,20 +134,32 @@ fn blob_secret(config: &RunnerConfig) -> std::io::Result<Vec<u8>> {
         return Ok(secret);
     }
     let mut secret = vec![0u8; 32];
-    aws_lc_rs::rand::fill(&mut secret).map_err(|_| std::io::Error::other("no randomness for the blob URL secret"))?;
+    aws_lc_rs::rand::fill(&mut secret)
+        .map_err(|_| std::io::Error::other("no randomness for the blob URL secret"))?;
     std::fs::write(&path, hex::encode(&secret))?;
     Ok(secret)
 }
 
 fn blob_routes(blobs: Arc<LocalBlobStore>) -> Router {
-    Router::new().route("/blobs/{*key}", get(serve_presigned)).with_state(blobs)
+    Router::new()
+        .route("/blobs/{*key}", get(serve_presigned))
+        .with_state(blobs)
 }
 
 /// Serves a presigned URL of the local blob store: signature and expiry checked.
 async fn serve_presigned(State(blobs): State<Arc<LocalBlobStore>>, req: Request) -> Response {
-    let path_and_query = req.uri().path_and_query().map_or("", |p| p.as_str()).to_owned();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("", |p| p.as_str())
+        .to_owned();
     match blobs.open_presigned(&path_and_query).await {
-        Ok(bytes) => (StatusCode::OK, [("content-type", "application/octet-stream")], bytes).into_response(),
+        Ok(bytes) => (
+            StatusCode::OK,
+            [("content-type", "application/octet-stream")],
+            bytes,
+        )
+            .into_response(),
         Err(e) => {
             let status = match e {
                 PresignError::Malformed(_) => StatusCode::BAD_REQUEST,
@@ -135,7 +169,12 @@ async fn serve_presigned(State(blobs): State<Arc<LocalBlobStore>>, req: Request)
             };
             let problem = serde_json::json!({"type": "/problems/presigned-url", "title": "Presigned URL refused",
                                              "status": status.as_u16(), "detail": e.to_string()});
-            (status, [("content-type", puhui_edge::problem::PROBLEM_JSON)], problem.to_string()).into_response()
+            (
+                status,
+                [("content-type", puhui_edge::problem::PROBLEM_JSON)],
+                problem.to_string(),
+            )
+                .into_response()
         }
     }
 }

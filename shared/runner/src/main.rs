@@ -17,8 +17,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // The demo driver waits for this exact line on stdout.
     println!("PUHUI_READY {base_url}");
-    eprintln!("Puhui local runner listening on {base_url} (data in {}); Ctrl-C to stop", config.data_dir.display());
-    axum::serve(listener, runner.app).with_graceful_shutdown(shutdown()).await?;
+    eprintln!(
+        "Puhui local runner listening on {base_url} (data in {}); Ctrl-C to stop",
+        config.data_dir.display()
+    );
+    axum::serve(listener, runner.app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 
@@ -26,13 +31,14 @@ async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

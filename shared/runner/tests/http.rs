@@ -22,27 +22,45 @@ struct Running {
 
 async fn start() -> Running {
     let dir = std::env::temp_dir().join(format!("puhui-runner-{}", ulid::Ulid::new()));
-    let config = RunnerConfig { addr: "127.0.0.1:0".parse().unwrap(), data_dir: dir.join("data"), dev_keys: dir.join("keys") };
+    let config = RunnerConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.join("data"),
+        dev_keys: dir.join("keys"),
+    };
     let listener = tokio::net::TcpListener::bind(config.addr).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let runner = Runner::build(&config, &base).unwrap();
     let backend = runner.backend.clone();
     tokio::spawn(async move { axum::serve(listener, runner.app).await.unwrap() });
-    Running { base, runner_backend: backend, issuer: DevIssuer::load(&config.dev_keys).unwrap() }
+    Running {
+        base,
+        runner_backend: backend,
+        issuer: DevIssuer::load(&config.dev_keys).unwrap(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_walkthrough_passes_on_the_runner() {
     let r = start().await;
     let api = Api::new(&r.base);
-    assert_eq!(puhui_samplekit::demo::seed(&api, &r.issuer, 7).await.unwrap(), 12);
-    puhui_samplekit::demo::walkthrough(&api, &r.issuer).await.unwrap();
+    assert_eq!(
+        puhui_samplekit::demo::seed(&api, &r.issuer, 7)
+            .await
+            .unwrap(),
+        12
+    );
+    puhui_samplekit::demo::walkthrough(&api, &r.issuer)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_utf8_and_oversized_bodies_over_real_http_are_client_errors() {
     let r = start().await;
-    let token = r.issuer.bank_token("u", "nbcb", &["product_admin"], 600).unwrap();
+    let token = r
+        .issuer
+        .bank_token("u", "nbcb", &["product_admin"], 600)
+        .unwrap();
     let http = reqwest::Client::new();
     let post = |body: Vec<u8>| {
         http.post(format!("{}/v1/products", r.base))
@@ -62,20 +80,47 @@ async fn non_utf8_and_oversized_bodies_over_real_http_are_client_errors() {
 async fn presigned_blob_links_work_until_tampered() {
     let r = start().await;
     let blobs = r.runner_backend.blobs.clone();
-    blobs.put("exports/nbcb/portfolio.csv", b"uscc\n91350100M000100Y43\n".to_vec(), "text/csv").await.unwrap();
-    let link = blobs.presign_get("exports/nbcb/portfolio.csv", Duration::from_secs(60)).await.unwrap();
+    blobs
+        .put(
+            "exports/nbcb/portfolio.csv",
+            b"uscc\n91350100M000100Y43\n".to_vec(),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    let link = blobs
+        .presign_get("exports/nbcb/portfolio.csv", Duration::from_secs(60))
+        .await
+        .unwrap();
     let got = reqwest::get(&link.url).await.unwrap();
     assert_eq!(got.status().as_u16(), 200);
-    assert_eq!(got.bytes().await.unwrap().as_ref(), b"uscc\n91350100M000100Y43\n");
+    assert_eq!(
+        got.bytes().await.unwrap().as_ref(),
+        b"uscc\n91350100M000100Y43\n"
+    );
     let tampered = link.url.replace("portfolio", "portfolia");
-    assert_eq!(reqwest::get(&tampered).await.unwrap().status().as_u16(), 403);
+    assert_eq!(
+        reqwest::get(&tampered).await.unwrap().status().as_u16(),
+        403
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_loop_acknowledges_successes_and_redelivers_failures() {
     let dir = std::env::temp_dir().join(format!("puhui-consumer-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir).unwrap();
-    let queue = Arc::new(SqliteQueue::open(dir.join("q.db"), "work", QueueConfig { max_receives: 5, fifo: false }, Arc::new(SystemClock)).unwrap());
+    let queue = Arc::new(
+        SqliteQueue::open(
+            dir.join("q.db"),
+            "work",
+            QueueConfig {
+                max_receives: 5,
+                fifo: false,
+            },
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+    );
     queue.send(QueueMessage::new("good")).await.unwrap();
     queue.send(QueueMessage::new("bad")).await.unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
@@ -102,7 +147,10 @@ async fn consumer_loop_acknowledges_successes_and_redelivers_failures() {
     assert_eq!(consumers::poll_once(&consumer).await.unwrap(), 2);
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let again = queue.receive(10, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(again.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["bad"]);
+    assert_eq!(
+        again.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        vec!["bad"]
+    );
     assert_eq!(again[0].receive_count, 2);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }

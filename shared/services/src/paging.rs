@@ -23,7 +23,11 @@ impl PageRequest {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(Error::field("limit", "out_of_range", format!("must be 1–{MAX_LIMIT}"))),
+            Some(_) => Err(Error::field(
+                "limit",
+                "out_of_range",
+                format!("must be 1–{MAX_LIMIT}"),
+            )),
         }
     }
 }

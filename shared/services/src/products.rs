@@ -13,7 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
 use puhui_domain::product::{EligibilityCondition, Range};
 use puhui_domain::{
-    BankId, Bp, DivisionCode, Error, Fen, IndustryCode, Principal, Product, ProductDraft, ProductId, ProductStatus, ProductType, Role,
+    BankId, Bp, DivisionCode, Error, Fen, IndustryCode, Principal, Product, ProductDraft,
+    ProductId, ProductStatus, ProductType, Role,
 };
 use puhui_ports::{Clock, Condition, IdGenerator, Item, Key, PortError, Query, Table};
 use serde::{Deserialize, Serialize};
@@ -112,8 +113,12 @@ fn product_key(bank: &BankId, id: &ProductId) -> Key {
 }
 
 fn to_item(p: &Product) -> Result<Item, Error> {
-    let Value::Object(mut attrs) = serde_json::to_value(p).map_err(|e| Error::Internal(e.to_string()))? else {
-        return Err(Error::Internal("product did not serialize to an object".into()));
+    let Value::Object(mut attrs) =
+        serde_json::to_value(p).map_err(|e| Error::Internal(e.to_string()))?
+    else {
+        return Err(Error::Internal(
+            "product did not serialize to an object".into(),
+        ));
     };
     // The version lives in the item's own version field, which the table's conditions use.
     attrs.remove("version");
@@ -128,7 +133,8 @@ fn to_item(p: &Product) -> Result<Item, Error> {
 fn from_item(item: Item) -> Result<Product, Error> {
     let mut attrs = item.attrs;
     attrs.insert("version".into(), item.version.into());
-    serde_json::from_value(Value::Object(attrs)).map_err(|e| Error::Internal(format!("stored product unreadable: {e}")))
+    serde_json::from_value(Value::Object(attrs))
+        .map_err(|e| Error::Internal(format!("stored product unreadable: {e}")))
 }
 
 impl ProductService {
@@ -151,10 +157,13 @@ impl ProductService {
             created_at: now,
             updated_at: now,
         };
-        self.table.put(to_item(&product)?, Some(Condition::NotExists)).await.map_err(|e| match e {
-            PortError::ConditionFailed(_) => Error::Internal("product id collision".into()),
-            other => other.into(),
-        })?;
+        self.table
+            .put(to_item(&product)?, Some(Condition::NotExists))
+            .await
+            .map_err(|e| match e {
+                PortError::ConditionFailed(_) => Error::Internal("product id collision".into()),
+                other => other.into(),
+            })?;
         tracing::info!(product_id = %product.id, "product created");
         Ok(product)
     }
@@ -173,7 +182,12 @@ impl ProductService {
     }
 
     /// The caller's bank's products, oldest first, optionally of one status.
-    pub async fn list_own(&self, who: &Principal, status: Option<ProductStatus>, page: PageRequest) -> Result<Listing<Product>, Error> {
+    pub async fn list_own(
+        &self,
+        who: &Principal,
+        status: Option<ProductStatus>,
+        page: PageRequest,
+    ) -> Result<Listing<Product>, Error> {
         let bank = who.bank_with_role(Role::ProductAdmin)?;
         let limit = page.limit()?;
         let mut items = Vec::new();
@@ -181,7 +195,10 @@ impl ProductService {
         // Filtering by status happens after the read, so keep reading until the page is full.
         loop {
             let want = limit - items.len() as u32;
-            let q = Query::partition(format!("BANK#{bank}")).prefix("PRODUCT#").limit(want).after(cursor);
+            let q = Query::partition(format!("BANK#{bank}"))
+                .prefix("PRODUCT#")
+                .limit(want)
+                .after(cursor);
             let result = self.table.query(q).await?;
             for item in result.items {
                 let p = from_item(item)?;
@@ -194,11 +211,20 @@ impl ProductService {
                 break;
             }
         }
-        Ok(Listing { items, next_cursor: cursor })
+        Ok(Listing {
+            items,
+            next_cursor: cursor,
+        })
     }
 
     /// Replaces a product's terms if the caller's copy (`expected_version`) is current.
-    pub async fn replace(&self, who: &Principal, id: ProductId, expected_version: u64, draft: ProductDraft) -> Result<Product, Error> {
+    pub async fn replace(
+        &self,
+        who: &Principal,
+        id: ProductId,
+        expected_version: u64,
+        draft: ProductDraft,
+    ) -> Result<Product, Error> {
         let bank = who.bank_with_role(Role::ProductAdmin)?;
         draft.check()?;
         let current = self.load(bank, id).await?;
@@ -208,7 +234,13 @@ impl ProductService {
     }
 
     /// Lists or delists a product (`expected_version` optional: status moves are checked anyway).
-    pub async fn set_status(&self, who: &Principal, id: ProductId, to: ProductStatus, expected_version: Option<u64>) -> Result<Product, Error> {
+    pub async fn set_status(
+        &self,
+        who: &Principal,
+        id: ProductId,
+        to: ProductStatus,
+        expected_version: Option<u64>,
+    ) -> Result<Product, Error> {
         let bank = who.bank_with_role(Role::ProductAdmin)?;
         let current = self.load(bank, id).await?;
         let mut next = current.clone();
@@ -220,18 +252,33 @@ impl ProductService {
     }
 
     /// Writes `next` over `current` if the stored version is still `expected`.
-    async fn save_next(&self, current: Product, mut next: Product, expected: u64) -> Result<Product, Error> {
+    async fn save_next(
+        &self,
+        current: Product,
+        mut next: Product,
+        expected: u64,
+    ) -> Result<Product, Error> {
         if current.version != expected {
-            return Err(Error::PreconditionFailed { expected, current: current.version });
+            return Err(Error::PreconditionFailed {
+                expected,
+                current: current.version,
+            });
         }
         next.version = expected + 1;
         next.updated_at = self.clock.now();
-        match self.table.put(to_item(&next)?, Some(Condition::VersionEquals(expected))).await {
+        match self
+            .table
+            .put(to_item(&next)?, Some(Condition::VersionEquals(expected)))
+            .await
+        {
             Ok(()) => Ok(next),
             Err(PortError::ConditionFailed(_)) => {
                 // Someone else wrote between our read and our write.
                 let now = self.load(&current.bank_id, current.id).await?;
-                Err(Error::PreconditionFailed { expected, current: now.version })
+                Err(Error::PreconditionFailed {
+                    expected,
+                    current: now.version,
+                })
             }
             Err(e) => Err(e.into()),
         }
@@ -239,19 +286,29 @@ impl ProductService {
 
     /// The public catalogue: listed products valid today (Shanghai business date) that match
     /// the filter, cheapest first (lowest minimum rate, then largest maximum amount).
-    pub async fn catalogue(&self, filter: CatalogueFilter) -> Result<Listing<CatalogueEntry>, Error> {
-        let page = PageRequest { limit: filter.limit, cursor: filter.cursor.clone() };
+    pub async fn catalogue(
+        &self,
+        filter: CatalogueFilter,
+    ) -> Result<Listing<CatalogueEntry>, Error> {
+        let page = PageRequest {
+            limit: filter.limit,
+            cursor: filter.cursor.clone(),
+        };
         let limit = page.limit()? as usize;
         let offset = match &page.cursor {
             None => 0,
-            Some(c) => decode_offset(c).ok_or_else(|| Error::field("cursor", "invalid_cursor", "cursor is malformed"))?,
+            Some(c) => decode_offset(c)
+                .ok_or_else(|| Error::field("cursor", "invalid_cursor", "cursor is malformed"))?,
         };
         let today = puhui_domain::time::business_date(self.clock.now());
         let mut matching = Vec::new();
         let mut cursor = None;
         let mut seen = 0usize;
         loop {
-            let q = Query::partition(CATALOGUE_PK).on_gsi1().limit(1000).after(cursor);
+            let q = Query::partition(CATALOGUE_PK)
+                .on_gsi1()
+                .limit(1000)
+                .after(cursor);
             let result = self.table.query(q).await?;
             seen += result.items.len();
             for item in result.items {
@@ -266,11 +323,24 @@ impl ProductService {
             }
         }
         matching.sort_by(|a, b| {
-            (a.terms.annual_rate_bp.min, std::cmp::Reverse(a.terms.amount.max), a.id)
-                .cmp(&(b.terms.annual_rate_bp.min, std::cmp::Reverse(b.terms.amount.max), b.id))
+            (
+                a.terms.annual_rate_bp.min,
+                std::cmp::Reverse(a.terms.amount.max),
+                a.id,
+            )
+                .cmp(&(
+                    b.terms.annual_rate_bp.min,
+                    std::cmp::Reverse(b.terms.amount.max),
+                    b.id,
+                ))
         });
         let total = matching.len();
-        let items: Vec<CatalogueEntry> = matching.into_iter().skip(offset).take(limit).map(CatalogueEntry::from).collect();
+        let items: Vec<CatalogueEntry> = matching
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(CatalogueEntry::from)
+            .collect();
         let next_cursor = (offset + limit < total).then(|| encode_offset(offset + limit));
         Ok(Listing { items, next_cursor })
     }
@@ -291,5 +361,9 @@ fn encode_offset(offset: usize) -> String {
 
 fn decode_offset(cursor: &str) -> Option<usize> {
     let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    std::str::from_utf8(&raw).ok()?.strip_prefix("o:")?.parse().ok()
+    std::str::from_utf8(&raw)
+        .ok()?
+        .strip_prefix("o:")?
+        .parse()
+        .ok()
 }

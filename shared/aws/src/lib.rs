@@ -1,0 +1,1 @@
+//! Puhui AWS adapter: DynamoDB, S3 and SQS behind the ports.
