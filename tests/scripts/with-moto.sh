@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs a command with a local AWS-API server (moto) on a free loopback port, exported as
+# PUHUI_TEST_AWS_ENDPOINT, and stops the server afterwards whatever the command's outcome.
+#   tests/scripts/with-moto.sh cargo test -p puhui-aws
+set -euo pipefail
+venv="${PUHUI_VENV:-.venv}"
+mkdir -p target
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$moto_pid" 2>/dev/null; then
+    echo "moto_server exited; see target/moto.log" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+export PUHUI_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
+set +e
+"$@"
+status=$?
+set -e
+exit "$status"
