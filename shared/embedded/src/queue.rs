@@ -74,7 +74,7 @@ pub struct SqliteQueue {
 
 impl SqliteQueue {
     /// Opens (creating if needed) the queue `name` in the SQLite file at `path`, recording its
-    /// redrive policy so any handle on its dead-letter queue can collect exhausted messages.
+    /// redrive policy.
     pub fn open(
         path: impl AsRef<Path>,
         name: &str,
@@ -287,17 +287,18 @@ fn enqueue(
     Ok(id)
 }
 
-/// Moves visible messages that were received `max_receives` times to the dead-letter queue, for
-/// the queue being read and for every queue that dead-letters into it. SQS moves a message on
-/// the receive that would exceed the limit; doing it for the dead-letter queue's readers too
-/// means a dead-letter consumer sees messages without waiting for the source to be polled.
+/// Moves visible messages of the queue being read that were received `max_receives` times to its
+/// dead-letter queue: as in SQS, the move happens on the receive that would exceed the limit.
 fn dead_letter_exhausted(tx: &Transaction<'_>, queue: &str, now: i64) -> PortResult<()> {
     let sources: Vec<(String, i64, String)> = tx
         .prepare_cached(
             "SELECT name, max_receives, dead_letter FROM queues
-             WHERE (name = ?1 OR dead_letter = ?1) AND dead_letter IS NOT NULL AND max_receives > 0",
+             WHERE name = ?1 AND dead_letter IS NOT NULL AND max_receives > 0",
         )
-        .and_then(|mut s| s.query_map(params![queue], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+        .and_then(|mut s| {
+            s.query_map(params![queue], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
         .map_err(db_err)?;
     for (source, max_receives, dead_letter) in sources {
         // The message keeps its id, body, send order and receive count, as in SQS.

@@ -236,7 +236,7 @@ async fn visibility_and_dead_letter_follow_the_clock() {
 }
 
 #[tokio::test]
-async fn dead_letter_queue_collects_without_polling_the_source() {
+async fn dead_lettering_happens_on_the_source_receive_past_the_limit() {
     let clock = clock();
     let q = queue(
         &clock,
@@ -248,6 +248,20 @@ async fn dead_letter_queue_collects_without_polling_the_source() {
     q.send(QueueMessage::new("m")).await.unwrap();
     assert_eq!(q.receive(1, Duration::from_secs(5)).await.unwrap().len(), 1);
     clock.advance(chrono::Duration::seconds(5));
+    // As in SQS: nothing moves until the source is read again.
+    assert!(
+        q.dead_letter()
+            .receive(1, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        q.receive(1, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         q.dead_letter()
             .receive(1, Duration::from_secs(5))
@@ -255,12 +269,6 @@ async fn dead_letter_queue_collects_without_polling_the_source() {
             .unwrap()
             .len(),
         1
-    );
-    assert!(
-        q.receive(1, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .is_empty()
     );
 }
 
