@@ -8,15 +8,7 @@ use crate::data::{self, BANKS, Rng};
 use crate::tokens::DevIssuer;
 
 /// A failed expectation: which step, what was expected, what came back.
-#[derive(Debug)]
-pub struct DemoError(pub String);
-
-impl std::fmt::Display for DemoError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for DemoError {}
+pub type DemoError = crate::Failure;
 
 /// One HTTP answer.
 #[derive(Debug)]
@@ -72,7 +64,7 @@ impl Api {
         let resp = req
             .send()
             .await
-            .map_err(|e| DemoError(format!("{method} {path}: {e}")))?;
+            .map_err(|e| crate::Failure(format!("{method} {path}: {e}")))?;
         let status = resp.status();
         let header = |name: &str| {
             resp.headers()
@@ -86,7 +78,7 @@ impl Api {
         let text = resp
             .text()
             .await
-            .map_err(|e| DemoError(format!("{method} {path}: {e}")))?;
+            .map_err(|e| crate::Failure(format!("{method} {path}: {e}")))?;
         let body = if text.is_empty() {
             Value::Null
         } else {
@@ -106,7 +98,7 @@ fn expect(step: &str, a: &Answer, status: u16) -> Result<(), DemoError> {
     if a.status.as_u16() == status {
         Ok(())
     } else {
-        Err(DemoError(format!(
+        Err(crate::Failure(format!(
             "{step}: expected HTTP {status}, got {} {}",
             a.status, a.body
         )))
@@ -116,7 +108,7 @@ fn expect(step: &str, a: &Answer, status: u16) -> Result<(), DemoError> {
 fn token(issuer: &DevIssuer, bank: &str, roles: &[&str]) -> Result<String, DemoError> {
     issuer
         .bank_token(&format!("{bank}-admin"), bank, roles, 3600)
-        .map_err(|e| DemoError(e.to_string()))
+        .map_err(|e| crate::Failure(e.to_string()))
 }
 
 /// Seeds every sample bank's products (listed) through the API; returns how many were listed.
@@ -212,7 +204,7 @@ pub async fn walkthrough(api: &Api, issuer: &DevIssuer) -> Result<(), DemoError>
         .await?;
     expect("retry", &retry, 201)?;
     if retry.body["id"] != created.body["id"] || !retry.replayed {
-        return Err(DemoError(
+        return Err(crate::Failure(
             "retry: expected the first response replayed".into(),
         ));
     }
@@ -321,7 +313,9 @@ pub async fn walkthrough(api: &Api, issuer: &DevIssuer) -> Result<(), DemoError>
     expect("catalogue", &cat, 200)?;
     print_catalogue(&cat.body);
     if !contains(&cat.body, &id) {
-        return Err(DemoError("catalogue: the listed product is missing".into()));
+        return Err(crate::Failure(
+            "catalogue: the listed product is missing".into(),
+        ));
     }
 
     step(10, "Delist the product; the catalogue no longer offers it");
@@ -342,7 +336,7 @@ pub async fn walkthrough(api: &Api, issuer: &DevIssuer) -> Result<(), DemoError>
     let cat = api.call(Method::GET, query, None, &[], None).await?;
     expect("catalogue after delist", &cat, 200)?;
     if contains(&cat.body, &id) {
-        return Err(DemoError(
+        return Err(crate::Failure(
             "catalogue: the delisted product is still offered".into(),
         ));
     }

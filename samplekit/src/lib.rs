@@ -4,3 +4,15 @@
 pub mod data;
 pub mod demo;
 pub mod tokens;
+
+/// Why a samplekit operation failed, in words for the person running it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure(pub String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}

@@ -17,18 +17,10 @@ pub const ISSUER: &str = "https://auth.puhui.local";
 pub const AUDIENCE: &str = "puhui-banks";
 
 /// Errors making or using a dev key.
-#[derive(Debug)]
-pub struct TokenError(pub String);
-
-impl std::fmt::Display for TokenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for TokenError {}
+pub type TokenError = crate::Failure;
 
 fn err(e: impl std::fmt::Display) -> TokenError {
-    TokenError(e.to_string())
+    crate::Failure(e.to_string())
 }
 
 /// An ES256 signing key with its key id.

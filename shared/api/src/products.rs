@@ -218,11 +218,7 @@ async fn list(
     PathParam(id): PathParam<ProductId>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let p = s
-        .products
-        .set_status(&who, id, ProductStatus::Listed, if_match(&headers)?)
-        .await?;
-    Ok(product_response(StatusCode::OK, &p))
+    change_status(&s, &who, id, &headers, ProductStatus::Listed).await
 }
 
 async fn delist(
@@ -231,9 +227,19 @@ async fn delist(
     PathParam(id): PathParam<ProductId>,
     headers: HeaderMap,
 ) -> ApiResult {
+    change_status(&s, &who, id, &headers, ProductStatus::Delisted).await
+}
+
+async fn change_status(
+    s: &ProductsApi,
+    who: &Principal,
+    id: ProductId,
+    headers: &HeaderMap,
+    to: ProductStatus,
+) -> ApiResult {
     let p = s
         .products
-        .set_status(&who, id, ProductStatus::Delisted, if_match(&headers)?)
+        .set_status(who, id, to, if_match(headers)?)
         .await?;
     Ok(product_response(StatusCode::OK, &p))
 }

@@ -124,7 +124,10 @@ pub async fn dead_lettered_after_max_receives(f: QueueFixture) {
     assert!(past_limit.is_empty(), "delivered past the limit");
     let dead = receive_n(&f.dead_letter, 1, LONG, Duration::from_secs(8)).await;
     assert_eq!(dead.len(), 1, "message not dead-lettered");
-    assert_eq!((dead[0].id.as_str(), dead[0].body.as_str()), (id.as_str(), body.as_str()));
+    assert_eq!(
+        (dead[0].id.as_str(), dead[0].body.as_str()),
+        (id.as_str(), body.as_str())
+    );
     let after = f.main.receive(10, Duration::from_secs(1)).await.unwrap();
     assert!(after.is_empty(), "still on the main queue");
 }

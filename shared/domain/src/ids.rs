@@ -48,22 +48,6 @@ impl From<IdError> for FieldError {
     }
 }
 
-macro_rules! string_newtype_serde {
-    ($t:ident) => {
-        impl Serialize for $t {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.0)
-            }
-        }
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Unified social credit code (GB 32100-2015)
 
@@ -163,12 +147,6 @@ impl Uscc {
     }
 }
 
-impl FromStr for Uscc {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uscc::parse(s)
-    }
-}
 impl fmt::Display for Uscc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -179,7 +157,7 @@ impl fmt::Debug for Uscc {
         write!(f, "Uscc({})", self.0)
     }
 }
-string_newtype_serde!(Uscc);
+string_newtype!(Uscc);
 
 // ---------------------------------------------------------------------------------------------
 // Resident ID number (GB 11643-1999)
@@ -253,12 +231,6 @@ impl IdNumber {
     }
 }
 
-impl FromStr for IdNumber {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        IdNumber::parse(s)
-    }
-}
 impl fmt::Display for IdNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.masked())
@@ -269,7 +241,7 @@ impl fmt::Debug for IdNumber {
         write!(f, "IdNumber({})", self.masked())
     }
 }
-string_newtype_serde!(IdNumber);
+string_newtype!(IdNumber);
 
 // ---------------------------------------------------------------------------------------------
 // Mobile number
@@ -315,12 +287,6 @@ impl Phone {
     }
 }
 
-impl FromStr for Phone {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Phone::parse(s)
-    }
-}
 impl fmt::Display for Phone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.masked())
@@ -331,7 +297,7 @@ impl fmt::Debug for Phone {
         write!(f, "Phone({})", self.masked())
     }
 }
-string_newtype_serde!(Phone);
+string_newtype!(Phone);
 
 // ---------------------------------------------------------------------------------------------
 // Bank (tenant) id
@@ -362,18 +328,12 @@ impl BankId {
     }
 }
 
-impl FromStr for BankId {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        BankId::parse(s)
-    }
-}
 impl fmt::Display for BankId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
-string_newtype_serde!(BankId);
+string_newtype!(BankId);
 
 // ---------------------------------------------------------------------------------------------
 // ULID entity ids

@@ -4,6 +4,30 @@
 //! Nothing here does I/O; every type validates itself on construction so that a value that
 //! exists is a value that is valid.
 
+/// `FromStr` (through the type's `parse`) and serde as a plain string, for newtypes over a
+/// validated `String`: deserializing runs the same validation as parsing.
+macro_rules! string_newtype {
+    ($t:ident) => {
+        impl std::str::FromStr for $t {
+            type Err = $crate::ids::IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $t::parse(s)
+            }
+        }
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 pub mod error;
 pub mod ids;
 pub mod indicators;

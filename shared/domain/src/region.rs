@@ -2,9 +2,6 @@
 //! "covers" relation products use for eligibility: a province covers its cities and counties.
 
 use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
 
 use crate::ids::IdError;
 
@@ -78,34 +75,18 @@ impl IndustryCode {
     }
 }
 
-macro_rules! code_impls {
+macro_rules! code_display {
     ($t:ident) => {
-        impl FromStr for $t {
-            type Err = IdError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                $t::parse(s)
-            }
-        }
         impl fmt::Display for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
             }
         }
-        impl Serialize for $t {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.0)
-            }
-        }
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
+        string_newtype!($t);
     };
 }
-code_impls!(DivisionCode);
-code_impls!(IndustryCode);
+code_display!(DivisionCode);
+code_display!(IndustryCode);
 
 #[cfg(test)]
 mod tests {
