@@ -9,8 +9,11 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > target/moto.log 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
+ready=
+deadline=$((SECONDS + 20))
+while (( SECONDS < deadline )); do
   if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
+    ready=1
     break
   fi
   if ! kill -0 "$moto_pid" 2>/dev/null; then
@@ -19,6 +22,10 @@ for _ in $(seq 1 100); do
   fi
   sleep 0.2
 done
+if [[ -z "$ready" ]]; then
+  echo "moto_server did not answer on 127.0.0.1:$port within 20 s; see target/moto.log" >&2
+  exit 1
+fi
 export PUHUI_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
 set +e
 "$@"

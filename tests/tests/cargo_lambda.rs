@@ -17,16 +17,27 @@ use serde_json::Value;
 use tokio::process::{Child, Command};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn cargo_lambda() -> PathBuf {
     let venv = repo_root().join(".venv/bin/cargo-lambda");
-    if venv.exists() { venv } else { PathBuf::from("cargo-lambda") }
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("cargo-lambda")
+    }
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Kills the emulator (and so its function) when the test ends, pass or fail.
@@ -39,14 +50,18 @@ impl Drop for Emulator {
 }
 
 async fn provision_table(endpoint: &str, name: &str) {
-    let client = puhui_aws::provision::dynamodb_client_for(endpoint).await;
-    puhui_aws::provision::ensure_table(&client, name).await.unwrap();
+    let backend = puhui_aws::provision::backend_for(endpoint).await;
+    puhui_aws::provision::ensure_table(backend.dynamodb(), name)
+        .await
+        .unwrap();
 }
 
 async fn wait_until_up(api: &Api) {
     // The first request may wait for cargo-lambda to build and start the function.
     for _ in 0..600 {
-        if let Ok(a) = api.call(reqwest::Method::GET, "/v1/catalogue", None, &[], None).await
+        if let Ok(a) = api
+            .call(reqwest::Method::GET, "/v1/catalogue", None, &[], None)
+            .await
             && a.status.as_u16() == 200
         {
             return;
@@ -58,8 +73,9 @@ async fn wait_until_up(api: &Api) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn product_listing_under_cargo_lambda_on_the_aws_adapter() {
-    let endpoint = std::env::var("PUHUI_TEST_AWS_ENDPOINT")
-        .expect("PUHUI_TEST_AWS_ENDPOINT is unset: run through tests/scripts/with-moto.sh (make test does)");
+    let endpoint = std::env::var("PUHUI_TEST_AWS_ENDPOINT").expect(
+        "PUHUI_TEST_AWS_ENDPOINT is unset: run through tests/scripts/with-moto.sh (make test does)",
+    );
     let table = format!("puhui-e2e-{}", ulid::Ulid::new().to_string().to_lowercase());
     provision_table(&endpoint, &table).await;
 
@@ -81,7 +97,15 @@ async fn product_listing_under_cargo_lambda_on_the_aws_adapter() {
 
     let port = free_port();
     let child = Command::new(cargo_lambda())
-        .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", &port.to_string()])
+        .args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+        ])
         .arg("--env-file")
         .arg(&env_file)
         .current_dir(repo_root())
@@ -93,7 +117,9 @@ async fn product_listing_under_cargo_lambda_on_the_aws_adapter() {
     let _emulator = Emulator(child);
 
     // HTTP through the emulator's function URL, on DynamoDB through the SDK.
-    let api = Api::new(&format!("http://127.0.0.1:{port}/lambda-url/product-listing"));
+    let api = Api::new(&format!(
+        "http://127.0.0.1:{port}/lambda-url/product-listing"
+    ));
     wait_until_up(&api).await;
     assert_eq!(demo::seed(&api, &issuer, 11).await.unwrap(), 12);
     demo::walkthrough(&api, &issuer).await.unwrap();
@@ -105,7 +131,15 @@ async fn product_listing_under_cargo_lambda_on_the_aws_adapter() {
     let mut wrong = Vec::new();
     for (file, status) in &expected {
         let out = Command::new(cargo_lambda())
-            .args(["lambda", "invoke", "product-listing", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
+            .args([
+                "lambda",
+                "invoke",
+                "product-listing",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ])
             .arg("--data-file")
             .arg(fixtures.join(file))
             .current_dir(repo_root())
@@ -113,11 +147,21 @@ async fn product_listing_under_cargo_lambda_on_the_aws_adapter() {
             .await
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let got = serde_json::from_str::<Value>(stdout.trim()).ok().and_then(|v| v["statusCode"].as_u64());
+        let got = serde_json::from_str::<Value>(stdout.trim())
+            .ok()
+            .and_then(|v| v["statusCode"].as_u64());
         if got != status.as_u64() {
-            wrong.push(format!("{file}: expected {status}, got {got:?} ({} {})", stdout.trim(), String::from_utf8_lossy(&out.stderr).trim()));
+            wrong.push(format!(
+                "{file}: expected {status}, got {got:?} ({} {})",
+                stdout.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
     }
-    assert!(wrong.is_empty(), "fixtures answered wrongly:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "fixtures answered wrongly:\n{}",
+        wrong.join("\n")
+    );
     std::fs::remove_dir_all(&work).ok();
 }

@@ -12,9 +12,11 @@ use crate::PortResult;
 pub struct QueueMessage {
     /// Body (JSON by convention).
     pub body: String,
-    /// Deduplication id: a second message with the same id within the dedup window is dropped.
+    /// Deduplication id (FIFO queues, ignored by standard ones): a second message with the same
+    /// id within five minutes is accepted but not delivered again.
     pub dedup_id: Option<String>,
-    /// Ordering group (FIFO queues); ignored by standard queues.
+    /// Ordering group: required on FIFO queues (a message without one is `Invalid`), ignored by
+    /// standard queues.
     pub group_id: Option<String>,
 }
 
