@@ -75,7 +75,7 @@ def main() -> None:
         wait_port(port)
         event = open(args.event, "rb").read()
         env = dict(os.environ, **creds, AWS_ENDPOINT_URL=endpoint, PUHUI_TABLE=table,
-                   AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}/.rt", AWS_LAMBDA_FUNCTION_NAME="_",
+                   AWS_LAMBDA_RUNTIME_API=f"http://127.0.0.1:{port}/.rt", AWS_LAMBDA_FUNCTION_NAME="_",
                    AWS_LAMBDA_FUNCTION_VERSION="1", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
                    RUST_LOG="warn")
         samples = []

@@ -35,7 +35,7 @@
 //! | entity | `pk` | `sk` | `gsi1pk` / `gsi1sk` |
 //! |--------|------|------|---------------------|
 //! | loan product | `BANK#<bank_id>` | `PRODUCT#<ulid>` | `CATALOGUE` / `PRODUCT#<ulid>`, only while listed |
-//! | idempotency record | `IDEMPOTENCY#<scope>#<key>` | `RECORD` | none (expires through `ttl`) |
+//! | idempotency record | `IDEMPOTENCY#<sha256 of scope and key>` | `RECORD` | none (expires through `ttl`) |
 //!
 //! Query cursors are base64url (no padding) of a JSON object holding the last item's key
 //! attributes as strings (`pk`, `sk`, plus `gsi1pk`, `gsi1sk` on the index), the same format
