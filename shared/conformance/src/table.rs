@@ -570,6 +570,20 @@ pub async fn foreign_or_garbage_cursors_are_refused(t: Arc<dyn Table>) {
         matches!(err, PortError::BadCursor),
         "table cursor on the index: {err:?}"
     );
+    let ranged = t
+        .query(Query::partition(&ns).prefix("S#").limit(1))
+        .await
+        .unwrap()
+        .next
+        .expect("more pages");
+    let err = t
+        .query(Query::partition(&ns).prefix("T#").after(Some(ranged)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::BadCursor),
+        "cursor outside the sort-key range: {err:?}"
+    );
     for garbage in ["", "not base64 !", "e30", "eyJwayI6MX0"] {
         let err = t
             .query(Query::partition(&ns).after(Some(garbage.into())))

@@ -43,7 +43,9 @@ pub struct Item {
     /// Expiry in seconds since the epoch (DynamoDB TTL). Expired items may linger until the
     /// backend sweeps them; readers that care compare with the clock.
     pub expires_at: Option<i64>,
-    /// The item's attributes (a JSON object without the reserved names).
+    /// The item's attributes (a JSON object without the reserved names). Numbers must fit
+    /// DynamoDB's (at most 38 significant digits); a float without a fraction (`2.0`) may read
+    /// back as an integer (`2`), so store money and counts as integers.
     pub attrs: Map<String, Value>,
 }
 
@@ -108,6 +110,17 @@ pub enum KeyRange {
     Prefix(String),
     /// Sort keys between the bounds, inclusive.
     Between(String, String),
+}
+
+impl KeyRange {
+    /// True if the sort key `sk` satisfies this condition.
+    pub fn contains(&self, sk: &str) -> bool {
+        match self {
+            KeyRange::All => true,
+            KeyRange::Prefix(p) => sk.starts_with(p.as_str()),
+            KeyRange::Between(low, high) => low.as_str() <= sk && sk <= high.as_str(),
+        }
+    }
 }
 
 /// A query over one partition.

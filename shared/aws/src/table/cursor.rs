@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use puhui_ports::{IndexName, KeyRange, PortError, PortResult, Query};
+use puhui_ports::{IndexName, PortError, PortResult, Query};
 use serde_json::{Map, Value};
 
 use super::codec::Attrs;
@@ -65,12 +65,7 @@ pub(crate) fn decode_cursor(text: &str, query: &Query) -> PortResult<Attrs> {
     };
     // DynamoDB refuses a start key outside the key condition; such a cursor was never issued
     // for this query.
-    let in_range = match &query.range {
-        KeyRange::All => true,
-        KeyRange::Prefix(p) => sort.starts_with(p.as_str()),
-        KeyRange::Between(low, high) => low <= &sort && &sort <= high,
-    };
-    if partition != query.pk || !in_range {
+    if partition != query.pk || !query.range.contains(&sort) {
         return Err(PortError::BadCursor);
     }
     cursor_attrs(query.index)

@@ -41,7 +41,7 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(Value::Object(map).to_string())
     }
 
-    /// Reads back a cursor issued for `query`'s partition and index; anything else (including
+    /// Reads back a cursor issued for `query`'s partition, index and range; anything else (including
     /// text we never issued) is `BadCursor`, since clients hold cursors.
     pub(crate) fn decode(text: &str, query: &Query) -> PortResult<Cursor> {
         let bytes = URL_SAFE_NO_PAD
@@ -52,11 +52,12 @@ impl Cursor {
         let pair = |pk: &str, sk: &str| field(pk).zip(field(sk)).map(|(pk, sk)| Key { pk, sk });
         let key = pair("pk", "sk").ok_or(PortError::BadCursor)?;
         let gsi1 = pair("gsi1pk", "gsi1sk");
-        let partition = match query.index {
-            IndexName::Primary => (gsi1.is_none()).then_some(&key.pk),
-            IndexName::Gsi1 => gsi1.as_ref().map(|g| &g.pk),
+        let position = match query.index {
+            IndexName::Primary => (gsi1.is_none()).then_some(&key),
+            IndexName::Gsi1 => gsi1.as_ref(),
         };
-        if partition != Some(&query.pk) {
+        // A cursor outside the query's partition or sort-key range was issued for another query.
+        if !position.is_some_and(|p| p.pk == query.pk && query.range.contains(&p.sk)) {
             return Err(PortError::BadCursor);
         }
         Ok(Cursor { key, gsi1 })
