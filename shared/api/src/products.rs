@@ -19,10 +19,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use puhui_domain::{Error, Principal, Product, ProductDraft, ProductId, ProductStatus};
 use puhui_edge::idempotency::{Outcome, StoredResponse};
+use puhui_edge::problem::Problem;
 use puhui_edge::{
     ApiError, ApiJson, ApiQuery, Authenticated, Authenticator, Idempotency, PathParam,
 };
-use puhui_services::{CatalogueFilter, PageRequest, ProductService};
+
+use crate::BearerAuth;
+use puhui_services::products::CatalogueEntry;
+use puhui_services::{CatalogueFilter, Listing, PageRequest, ProductService};
 use serde::Deserialize;
 
 /// What the product routes need.
@@ -104,6 +108,13 @@ fn tenant_scope(who: &Principal, action: &str) -> String {
     }
 }
 
+#[utoipa::path(post, path = "/v1/products", tag = "products", security(("bearer" = [])),
+    request_body = ProductDraft,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe; without it the payload is the key")),
+    responses(
+        (status = 201, description = "Draft created (or replayed: `Idempotent-Replayed: true`)", body = Product,
+         headers(("ETag" = String, description = "Version"), ("Location" = String))),
+        (status = 400, description = "malformed body or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "no valid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "role missing", body = Problem, content_type = "application/problem+json"), (status = 409, description = "same key in progress", body = Problem, content_type = "application/problem+json"), (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"), (status = 422, description = "invalid product, unknown field or key reused", body = Problem, content_type = "application/problem+json"), (status = 503, description = "storage unavailable", body = Problem, content_type = "application/problem+json")))]
 async fn create(
     State(s): State<ProductsApi>,
     Authenticated(who): Authenticated,
@@ -160,14 +171,18 @@ fn replay(outcome: Outcome) -> Response {
 }
 
 /// Query of the own-products list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     status: Option<ProductStatus>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/products", tag = "products", security(("bearer" = [])), params(ListParams),
+    responses((status = 200, description = "The bank's own products, oldest first", body = Listing<Product>),
+        (status = 400, description = "bad query parameter", body = Problem, content_type = "application/problem+json"), (status = 401, description = "no valid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "role missing", body = Problem, content_type = "application/problem+json"), (status = 422, description = "limit or cursor invalid", body = Problem, content_type = "application/problem+json")))]
 async fn list_own(
     State(s): State<ProductsApi>,
     Authenticated(who): Authenticated,
@@ -187,6 +202,10 @@ async fn list_own(
     Ok(Json(listing).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/products/{id}", tag = "products", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Product id (ULID)")),
+    responses((status = 200, description = "The product", body = Product, headers(("ETag" = String))),
+        (status = 400, description = "id is not a ULID", body = Problem, content_type = "application/problem+json"), (status = 401, description = "no valid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "role missing", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such product for this bank", body = Problem, content_type = "application/problem+json")))]
 async fn get_one(
     State(s): State<ProductsApi>,
     Authenticated(who): Authenticated,
@@ -196,6 +215,11 @@ async fn get_one(
     Ok(product_response(StatusCode::OK, &p))
 }
 
+#[utoipa::path(put, path = "/v1/products/{id}", tag = "products", security(("bearer" = [])),
+    request_body = ProductDraft,
+    params(("id" = String, Path, description = "Product id (ULID)"), ("If-Match" = String, Header, description = "ETag read before")),
+    responses((status = 200, description = "Replaced", body = Product, headers(("ETag" = String))),
+        (status = 400, description = "malformed", body = Problem, content_type = "application/problem+json"), (status = 401, description = "no valid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "role missing", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such product for this bank", body = Problem, content_type = "application/problem+json"), (status = 412, description = "stale version", body = Problem, content_type = "application/problem+json"), (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"), (status = 422, description = "invalid product", body = Problem, content_type = "application/problem+json"), (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json")))]
 async fn replace(
     State(s): State<ProductsApi>,
     Authenticated(who): Authenticated,
@@ -212,6 +236,9 @@ async fn replace(
     Ok(product_response(StatusCode::OK, &p))
 }
 
+#[utoipa::path(post, path = "/v1/products/{id}/list", tag = "products", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Product id (ULID)"), ("If-Match" = Option<String>, Header, description = "ETag read before")),
+    responses((status = 200, description = "Listed", body = Product), (status = 401, description = "no valid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "role missing", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such product for this bank", body = Problem, content_type = "application/problem+json"), (status = 409, description = "already listed", body = Problem, content_type = "application/problem+json"), (status = 412, description = "stale version", body = Problem, content_type = "application/problem+json")))]
 async fn list(
     State(s): State<ProductsApi>,
     Authenticated(who): Authenticated,
@@ -221,6 +248,9 @@ async fn list(
     change_status(&s, &who, id, &headers, ProductStatus::Listed).await
 }
 
+#[utoipa::path(post, path = "/v1/products/{id}/delist", tag = "products", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Product id (ULID)"), ("If-Match" = Option<String>, Header, description = "ETag read before")),
+    responses((status = 200, description = "Delisted", body = Product), (status = 401, description = "no valid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "role missing", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such product for this bank", body = Problem, content_type = "application/problem+json"), (status = 409, description = "not listed", body = Problem, content_type = "application/problem+json"), (status = 412, description = "stale version", body = Problem, content_type = "application/problem+json")))]
 async fn delist(
     State(s): State<ProductsApi>,
     Authenticated(who): Authenticated,
@@ -244,9 +274,23 @@ async fn change_status(
     Ok(product_response(StatusCode::OK, &p))
 }
 
+#[utoipa::path(get, path = "/v1/catalogue", tag = "catalogue", params(CatalogueFilter),
+    responses((status = 200, description = "Listed products valid today, cheapest first", body = Listing<CatalogueEntry>),
+        (status = 400, description = "bad filter", body = Problem, content_type = "application/problem+json"), (status = 422, description = "limit or cursor invalid", body = Problem, content_type = "application/problem+json")))]
 async fn catalogue(
     State(s): State<ProductsApi>,
     ApiQuery(filter): ApiQuery<CatalogueFilter>,
 ) -> ApiResult {
     Ok(Json(s.products.catalogue(filter).await?).into_response())
 }
+
+/// The OpenAPI document of the product-listing routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Puhui product listing", description = "Banks maintain loan products; anyone browses the catalogue. Money in fen, rates in basis points, errors as application/problem+json."),
+    paths(create, list_own, get_one, replace, list, delist, catalogue),
+    components(schemas(puhui_domain::Fen, puhui_domain::Bp)),
+    modifiers(&BearerAuth),
+    tags((name = "products", description = "A bank's own products (role product_admin)"), (name = "catalogue", description = "The public product supermarket"))
+)]
+pub struct ProductsDoc;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// A reason attached to one input field, reported to callers as `errors[]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// JSON-pointer-like path of the field (`amount.min`, `regions[2]`, `/path/id`).
     pub field: String,

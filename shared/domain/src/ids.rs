@@ -304,7 +304,8 @@ string_newtype!(Phone);
 
 /// A bank's tenant id, as carried in the token's `bank_id` claim: 2–32 of `[a-z0-9-]`,
 /// starting with a letter or digit.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, utoipa::ToSchema)]
+#[schema(value_type = String, example = "nbcb")]
 pub struct BankId(String);
 
 impl BankId {
@@ -339,8 +340,21 @@ string_newtype!(BankId);
 // ULID entity ids
 
 /// Id of a loan product (a ULID: sortable by creation time).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Debug,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(value_type = String, format = Ulid)]
 pub struct ProductId(pub ulid::Ulid);
 
 impl ProductId {

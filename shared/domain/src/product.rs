@@ -12,7 +12,7 @@ use crate::money::{Bp, Fen};
 use crate::region::{DivisionCode, IndustryCode};
 
 /// Kind of loan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProductType {
     /// Unsecured credit loan (信用贷).
@@ -24,7 +24,7 @@ pub enum ProductType {
 }
 
 /// Where a product is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProductStatus {
     /// Being prepared; visible to its bank only.
@@ -49,7 +49,7 @@ impl ProductStatus {
 }
 
 /// An inclusive range `[min, max]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Range<T> {
     /// Lower bound (inclusive).
@@ -93,7 +93,7 @@ impl<T: PartialOrd + Copy> Range<T> {
 }
 
 /// Comparison operators, named as in the json-rules-engine library.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Operator {
     Equal,
@@ -108,7 +108,7 @@ pub enum Operator {
 
 /// A condition on one of the firm's indicators that an applicant must meet
 /// (stored now; evaluated by the matching engine of the financing flow).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EligibilityCondition {
     /// Indicator id from the catalogue.
@@ -116,6 +116,7 @@ pub struct EligibilityCondition {
     /// How the indicator is compared.
     pub operator: Operator,
     /// What it is compared with.
+    #[schema(value_type = Object)]
     pub value: Value,
 }
 
@@ -174,7 +175,7 @@ impl EligibilityCondition {
 }
 
 /// What a bank sends to create or replace a product: everything but identity and lifecycle.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductDraft {
     /// Display name.
@@ -267,7 +268,7 @@ fn dup_check<T: PartialEq + std::fmt::Display>(field: &str, items: &[T], f: &mut
 }
 
 /// A loan product as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Product {
     /// Id (ULID).
     pub id: ProductId,

@@ -6,7 +6,8 @@ use std::fmt;
 use crate::ids::IdError;
 
 /// A six-digit administrative division code: province (`330000`), city (`330200`) or county (`330203`).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, utoipa::ToSchema)]
+#[schema(value_type = String, example = "330203")]
 pub struct DivisionCode(String);
 
 impl DivisionCode {
@@ -45,7 +46,8 @@ impl DivisionCode {
 
 /// An industry code: a GB/T 4754 section letter `A`–`T`, optionally followed by a 2–4 digit class
 /// (`C`, `C13`, `C131`, `C1311`).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, utoipa::ToSchema)]
+#[schema(value_type = String, example = "C1311")]
 pub struct IndustryCode(String);
 
 impl IndustryCode {

@@ -115,6 +115,7 @@ impl Runner {
             .merge(puhui_api::products::routes(
                 puhui_api::products::ProductsApi::new(b.table.clone(), b.auth.clone()),
             ))
+            .merge(puhui_api::openapi_routes())
             .merge(blob_routes(b.blobs.clone()));
         Runner {
             app: puhui_api::finish(routes, puhui_edge::max_body_bytes_from_env()),

@@ -33,7 +33,7 @@ impl PageRequest {
 }
 
 /// One page of results.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Listing<T> {
     /// The items.
     pub items: Vec<T>,

@@ -34,8 +34,9 @@ pub struct ProductService {
 }
 
 /// Filters of the public catalogue (all optional), with paging.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CatalogueFilter {
     /// The firm's location: products serving an area that contains it.
     pub region: Option<DivisionCode>,
@@ -47,6 +48,7 @@ pub struct CatalogueFilter {
     pub term: Option<u16>,
     /// Kind of loan.
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     pub product_type: Option<ProductType>,
     /// One bank's products only.
     pub bank: Option<BankId>,
@@ -57,7 +59,7 @@ pub struct CatalogueFilter {
 }
 
 /// A product as the public catalogue shows it: terms and eligibility, no internal lifecycle.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CatalogueEntry {
     /// Product id.
     pub id: ProductId,
