@@ -1,6 +1,6 @@
 # Puhui: the two commands of the README, and the pieces they are made of.
 #   make demo   build, start the local runner (embedded backend), seed, walk through, stop
-#   make test   fmt, clippy, unit + conformance (both adapters) + end-to-end tests, cfn-lint
+#   make test   fmt, clippy, unit + conformance (both adapters) + end-to-end tests, API fuzzing, cfn-lint
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 VENV ?= .venv
@@ -8,7 +8,7 @@ CARGO ?= cargo
 # Tools installed into the repository's own virtualenv; the stamp changes when the pins do.
 TOOLS := $(VENV)/.tools-$(shell cksum < tests/requirements.txt | cut -d' ' -f1)
 
-.PHONY: demo serve test lint unit cfn-lint tools local-bins clean bench-coldstart
+.PHONY: demo serve test lint unit fuzz-api cfn-lint tools local-bins clean bench-coldstart
 
 demo: local-bins
 	target/debug/samplekit demo --runner target/debug/puhui-local
@@ -30,7 +30,7 @@ $(TOOLS): tests/requirements.txt
 	rm -f $(VENV)/.tools-*
 	touch $@
 
-test: tools lint unit cfn-lint
+test: tools lint unit fuzz-api cfn-lint
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -42,6 +42,10 @@ lint:
 unit: tools
 	$(CARGO) build -p product-listing -p puhui-runner -p puhui-samplekit
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tests/scripts/with-moto.sh $(CARGO) test --workspace --no-fail-fast
+
+# Generated requests against the OpenAPI contract on the local runner: no input may cause a 5xx.
+fuzz-api: tools local-bins
+	tests/scripts/fuzz-api.sh
 
 cfn-lint: tools
 	$(VENV)/bin/cfn-lint infra/template.yaml
