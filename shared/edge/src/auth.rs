@@ -218,11 +218,11 @@ impl Authenticator {
         let exp: i64 = get("exp")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| unauth("token lacks a required claim"))?;
-        if exp + leeway <= now_secs {
+        if exp.saturating_add(leeway) <= now_secs {
             return Err(unauth("token has expired"));
         }
         if let Some(nbf) = get("nbf").and_then(|v| v.parse::<i64>().ok())
-            && nbf - leeway > now_secs
+            && nbf.saturating_sub(leeway) > now_secs
         {
             return Err(unauth("token is not valid yet"));
         }
@@ -481,5 +481,12 @@ mod tests {
         let mut c = good.clone();
         c.remove("exp");
         assert!(auth.from_gateway_claims(&c, t).is_err(), "exp is required");
+        let mut c = good.clone();
+        c.insert("exp".to_owned(), i64::MAX.to_string());
+        c.insert("nbf".to_owned(), i64::MIN.to_string());
+        assert!(
+            auth.from_gateway_claims(&c, t).is_ok(),
+            "extreme times must not overflow"
+        );
     }
 }

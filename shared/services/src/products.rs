@@ -343,7 +343,9 @@ impl ProductService {
             .take(limit)
             .map(CatalogueEntry::from)
             .collect();
-        let next_cursor = (offset + limit < total).then(|| encode_offset(offset + limit));
+        // The offset comes from a client-held cursor: saturate rather than overflow.
+        let end = offset.saturating_add(limit);
+        let next_cursor = (end < total).then(|| encode_offset(end));
         Ok(Listing { items, next_cursor })
     }
 }

@@ -296,6 +296,19 @@ async fn catalogue_filters_sorts_pages_and_drops_expired_products_by_itself() {
         svc.catalogue(bad).await,
         Err(Error::Validation(_))
     ));
+    // A forged cursor far past the end is an empty last page, not an overflow.
+    let far = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        format!("o:{}", usize::MAX),
+    );
+    let page = svc
+        .catalogue(CatalogueFilter {
+            cursor: Some(far),
+            ..CatalogueFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(page.items.is_empty() && page.next_cursor.is_none());
 
     // valid_to is 2026-12-31 (Shanghai). At 15:59 UTC on the 31st it is still listed; at 16:00
     // UTC it is 1 January in Shanghai and every product has left the catalogue by itself.
