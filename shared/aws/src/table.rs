@@ -5,7 +5,7 @@ mod codec;
 mod cursor;
 mod expr;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem,
     Update as DynamoUpdate,
 };
-use puhui_ports::table::{RESERVED, check_attrs};
+use puhui_ports::table::{check_item, check_key, check_transaction, check_update};
 use puhui_ports::{
     Condition, IndexName, Item, Key, KeyRange, Page, PortError, PortResult, Query, Table, TxOp,
     Update,
@@ -30,12 +30,9 @@ use expr::{Expr, condition_expression, update_expression};
 pub const GSI1: &str = "gsi1";
 /// Most operations in one transaction (DynamoDB's TransactWriteItems limit is 100; the port's
 /// contract is 25).
-pub const MAX_TX_OPS: usize = 25;
+pub use puhui_ports::table::MAX_TX_OPS;
 /// Largest page a query returns.
 const MAX_PAGE: u32 = 1000;
-/// DynamoDB's limits on key attribute sizes, in bytes.
-const MAX_PK_BYTES: usize = 2048;
-const MAX_SK_BYTES: usize = 1024;
 
 /// The document table on one DynamoDB table.
 #[derive(Debug, Clone)]
@@ -142,7 +139,7 @@ impl Table for DynamoTable {
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> PortResult<()> {
-        validate_put(&item)?;
+        check_item(&item)?;
         let mut e = Expr::default();
         let cond = condition.as_ref().map(|c| condition_expression(&mut e, c));
         let (names, values) = e.into_parts();
@@ -166,7 +163,7 @@ impl Table for DynamoTable {
         condition: Option<Condition>,
     ) -> PortResult<Item> {
         check_key(key)?;
-        validate_update(&update)?;
+        check_update(&update)?;
         let mut e = Expr::default();
         let update_expr = update_expression(&mut e, &update)?;
         let cond = condition.as_ref().map(|c| condition_expression(&mut e, c));
@@ -243,7 +240,7 @@ impl Table for DynamoTable {
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()> {
-        validate_transaction(&ops)?;
+        check_transaction(&ops)?;
         let items = ops
             .iter()
             .map(|op| self.transact_item(op))
@@ -392,92 +389,4 @@ fn cancelled(
         return PortError::Invalid(format!("TransactWriteItems: {message}"));
     }
     PortError::TransactionCancelled { reasons: codes }
-}
-
-/// Key attributes must be non-empty and within DynamoDB's size limits.
-fn check_key(key: &Key) -> PortResult<()> {
-    let bad = key.pk.is_empty()
-        || key.sk.is_empty()
-        || key.pk.len() > MAX_PK_BYTES
-        || key.sk.len() > MAX_SK_BYTES;
-    if bad {
-        Err(PortError::Invalid(format!("invalid key {key:?}")))
-    } else {
-        Ok(())
-    }
-}
-
-/// Refuses a put DynamoDB would refuse, before sending it.
-fn validate_put(item: &Item) -> PortResult<()> {
-    check_key(&item.key)?;
-    check_attrs(&item.attrs)?;
-    item.gsi1.as_ref().map_or(Ok(()), check_key)?;
-    i64::try_from(item.version)
-        .map_err(|_| PortError::Invalid(format!("version {} is too large", item.version)))?;
-    Ok(())
-}
-
-/// Reserved names are refused in every clause, and one attribute may appear in only one clause
-/// (DynamoDB refuses overlapping document paths in an update expression).
-fn validate_update(update: &Update) -> PortResult<()> {
-    check_attrs(&update.set)?;
-    let named = update
-        .set
-        .keys()
-        .chain(&update.remove)
-        .chain(update.add.iter().map(|(name, _)| name));
-    let mut seen = HashSet::new();
-    for name in named {
-        if RESERVED.contains(&name.as_str()) {
-            return Err(PortError::Invalid(format!(
-                "attribute name '{name}' is reserved"
-            )));
-        }
-        if name.is_empty() {
-            return Err(PortError::Invalid("empty attribute name".into()));
-        }
-        if !seen.insert(name) {
-            return Err(PortError::Invalid(format!(
-                "attribute '{name}' appears twice in one update"
-            )));
-        }
-    }
-    if let Some(Some(gsi1)) = &update.gsi1 {
-        check_key(gsi1)?;
-    }
-    Ok(())
-}
-
-/// Refuses what DynamoDB would refuse before evaluating any condition.
-fn validate_transaction(ops: &[TxOp]) -> PortResult<()> {
-    if ops.is_empty() || ops.len() > MAX_TX_OPS {
-        return Err(PortError::Invalid(format!(
-            "a transaction takes 1 to {MAX_TX_OPS} operations, not {}",
-            ops.len()
-        )));
-    }
-    let mut keys = HashSet::new();
-    for op in ops {
-        let key = match op {
-            TxOp::Put { item, .. } => {
-                validate_put(item)?;
-                &item.key
-            }
-            TxOp::Update { key, update, .. } => {
-                check_key(key)?;
-                validate_update(update)?;
-                key
-            }
-            TxOp::Delete { key, .. } | TxOp::Check { key, .. } => {
-                check_key(key)?;
-                key
-            }
-        };
-        if !keys.insert(key) {
-            return Err(PortError::Invalid(format!(
-                "two operations on one item {key:?}"
-            )));
-        }
-    }
-    Ok(())
 }

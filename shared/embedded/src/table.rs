@@ -3,7 +3,6 @@
 mod cursor;
 mod plan;
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -15,10 +14,9 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, 
 
 use crate::sqlite::{Db, db_err};
 use cursor::{Cursor, prefix_upper_bound};
-use plan::{Write, op_key, plan, validate};
+use plan::{Write, plan};
+use puhui_ports::table::{check_op, check_transaction};
 
-/// Most operations in one transaction (the port's contract).
-const MAX_TX_OPS: usize = 25;
 /// Largest page a query returns.
 const MAX_PAGE: u32 = 1000;
 
@@ -54,7 +52,7 @@ impl SqliteTable {
 
     /// Runs one conditional write; a failed condition is `ConditionFailed`.
     async fn write_one(&self, op: TxOp) -> PortResult<Write> {
-        validate(&op)?;
+        check_op(&op)?;
         let outcome = self.db.call(move |conn| execute(conn, vec![op])).await?;
         match outcome {
             Ok(mut writes) => writes
@@ -120,34 +118,12 @@ impl Table for SqliteTable {
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()> {
-        validate_transaction(&ops)?;
+        check_transaction(&ops)?;
         match self.db.call(move |conn| execute(conn, ops)).await? {
             Ok(_) => Ok(()),
             Err(reasons) => Err(PortError::TransactionCancelled { reasons }),
         }
     }
-}
-
-/// 1 to 25 operations on distinct items, each valid on its own (DynamoDB refuses the rest
-/// before evaluating any condition).
-fn validate_transaction(ops: &[TxOp]) -> PortResult<()> {
-    if ops.is_empty() || ops.len() > MAX_TX_OPS {
-        return Err(PortError::Invalid(format!(
-            "a transaction takes 1 to {MAX_TX_OPS} operations, not {}",
-            ops.len()
-        )));
-    }
-    let mut keys = HashSet::new();
-    for op in ops {
-        validate(op)?;
-        if !keys.insert(op_key(op)) {
-            return Err(PortError::Invalid(format!(
-                "two operations on one item {:?}",
-                op_key(op)
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Evaluates every operation against the stored items and, if all conditions hold, applies them,
@@ -164,7 +140,7 @@ fn execute(
     let mut writes = Vec::with_capacity(ops.len());
     let mut reasons = Vec::with_capacity(ops.len());
     for op in ops {
-        let current = read_item(&tx, op_key(&op))?;
+        let current = read_item(&tx, op.key())?;
         match plan(op, current)? {
             Ok(write) => {
                 writes.push(write);

@@ -240,6 +240,105 @@ pub trait Table: Send + Sync {
     async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()>;
 }
 
+/// Most operations in one transaction.
+pub const MAX_TX_OPS: usize = 25;
+/// Largest partition key (DynamoDB's limit), in bytes.
+pub const MAX_PK_BYTES: usize = 2048;
+/// Largest sort key (DynamoDB's limit), in bytes.
+pub const MAX_SK_BYTES: usize = 1024;
+
+impl TxOp {
+    /// The item this operation touches.
+    pub fn key(&self) -> &Key {
+        match self {
+            TxOp::Put { item, .. } => &item.key,
+            TxOp::Update { key, .. } | TxOp::Delete { key, .. } | TxOp::Check { key, .. } => key,
+        }
+    }
+}
+
+/// Key attributes must be non-empty and within DynamoDB's size limits.
+pub fn check_key(key: &Key) -> PortResult<()> {
+    let bad = key.pk.is_empty()
+        || key.sk.is_empty()
+        || key.pk.len() > MAX_PK_BYTES
+        || key.sk.len() > MAX_SK_BYTES;
+    if bad {
+        Err(crate::PortError::Invalid(format!("invalid key {key:?}")))
+    } else {
+        Ok(())
+    }
+}
+
+/// An item DynamoDB would accept: valid keys, no reserved attribute, a version that fits.
+pub fn check_item(item: &Item) -> PortResult<()> {
+    check_key(&item.key)?;
+    check_attrs(&item.attrs)?;
+    item.gsi1.as_ref().map_or(Ok(()), check_key)?;
+    i64::try_from(item.version)
+        .map(|_| ())
+        .map_err(|_| crate::PortError::Invalid(format!("version {} is too large", item.version)))
+}
+
+/// Reserved names are refused in every clause, and one attribute may appear in only one clause
+/// (DynamoDB refuses overlapping document paths in an update expression).
+pub fn check_update(update: &Update) -> PortResult<()> {
+    check_attrs(&update.set)?;
+    let named = update
+        .set
+        .keys()
+        .chain(&update.remove)
+        .chain(update.add.iter().map(|(name, _)| name));
+    let mut seen = std::collections::HashSet::new();
+    for name in named {
+        if name.is_empty() || RESERVED.contains(&name.as_str()) {
+            return Err(crate::PortError::Invalid(format!(
+                "attribute name '{name}' is empty or reserved"
+            )));
+        }
+        if !seen.insert(name) {
+            return Err(crate::PortError::Invalid(format!(
+                "attribute '{name}' appears twice in one update"
+            )));
+        }
+    }
+    if let Some(Some(gsi1)) = &update.gsi1 {
+        check_key(gsi1)?;
+    }
+    Ok(())
+}
+
+/// One operation, checked on its own.
+pub fn check_op(op: &TxOp) -> PortResult<()> {
+    match op {
+        TxOp::Put { item, .. } => check_item(item),
+        TxOp::Update { key, update, .. } => check_key(key).and_then(|()| check_update(update)),
+        TxOp::Delete { key, .. } | TxOp::Check { key, .. } => check_key(key),
+    }
+}
+
+/// 1 to [`MAX_TX_OPS`] valid operations on distinct items (DynamoDB refuses the rest before
+/// evaluating any condition).
+pub fn check_transaction(ops: &[TxOp]) -> PortResult<()> {
+    if ops.is_empty() || ops.len() > MAX_TX_OPS {
+        return Err(crate::PortError::Invalid(format!(
+            "a transaction takes 1 to {MAX_TX_OPS} operations, not {}",
+            ops.len()
+        )));
+    }
+    let mut keys = std::collections::HashSet::new();
+    for op in ops {
+        check_op(op)?;
+        if !keys.insert(op.key()) {
+            return Err(crate::PortError::Invalid(format!(
+                "two operations on one item {:?}",
+                op.key()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that attributes avoid the reserved names; adapters call it before every write.
 pub fn check_attrs(attrs: &Map<String, Value>) -> PortResult<()> {
     match attrs.keys().find(|k| RESERVED.contains(&k.as_str())) {
@@ -247,5 +346,73 @@ pub fn check_attrs(attrs: &Map<String, Value>) -> PortResult<()> {
             "attribute name '{k}' is reserved"
         ))),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn put(pk: &str) -> TxOp {
+        TxOp::Put {
+            item: Item::new(Key::new(pk, "S"), Map::new()),
+            condition: None,
+        }
+    }
+
+    #[test]
+    fn transactions_are_checked_before_any_backend_sees_them() {
+        assert!(check_transaction(&[put("a"), put("b")]).is_ok());
+        assert!(check_transaction(&[]).is_err(), "empty");
+        assert!(
+            check_transaction(&[put("a"), put("a")]).is_err(),
+            "one item twice"
+        );
+        let many: Vec<TxOp> = (0..=MAX_TX_OPS).map(|i| put(&i.to_string())).collect();
+        assert!(check_transaction(&many).is_err(), "too many");
+        assert!(check_transaction(&[put("")]).is_err(), "empty key");
+        assert!(check_key(&Key::new("p".repeat(MAX_PK_BYTES + 1), "s")).is_err());
+    }
+
+    #[test]
+    fn updates_may_not_touch_reserved_or_repeated_names() {
+        let set = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+        assert!(
+            check_update(&Update {
+                set: set(json!({"a": 1})),
+                add: vec![("b".into(), 1)],
+                ..Update::default()
+            })
+            .is_ok()
+        );
+        assert!(
+            check_update(&Update {
+                set: set(json!({"version": 1})),
+                ..Update::default()
+            })
+            .is_err()
+        );
+        assert!(
+            check_update(&Update {
+                add: vec![("ttl".into(), 1)],
+                ..Update::default()
+            })
+            .is_err()
+        );
+        assert!(
+            check_update(&Update {
+                set: set(json!({"a": 1})),
+                remove: vec!["a".into()],
+                ..Update::default()
+            })
+            .is_err()
+        );
+        let mut item = Item::new(Key::new("p", "s"), Map::new());
+        item.version = u64::MAX;
+        assert!(
+            check_item(&item).is_err(),
+            "version beyond DynamoDB's numbers"
+        );
     }
 }

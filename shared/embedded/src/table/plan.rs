@@ -1,15 +1,8 @@
 //! The pure part of a write: validating an operation, evaluating its condition against the
 //! stored item, and computing what to write. No SQL here, so it is easy to test and reason about.
 
-use std::collections::HashSet;
-
-use puhui_ports::table::check_attrs;
 use puhui_ports::{Condition, Item, Key, PortError, PortResult, TxOp, Update};
 use serde_json::{Map, Number, Value};
-
-/// DynamoDB's limits on key attribute sizes, in bytes.
-const MAX_PK_BYTES: usize = 2048;
-const MAX_SK_BYTES: usize = 1024;
 
 /// What an operation writes once its condition holds.
 #[derive(Debug)]
@@ -20,72 +13,6 @@ pub(crate) enum Write {
     Delete(Key),
     /// Write nothing (a check).
     Nothing,
-}
-
-/// The key an operation touches.
-pub(crate) fn op_key(op: &TxOp) -> &Key {
-    match op {
-        TxOp::Put { item, .. } => &item.key,
-        TxOp::Update { key, .. } | TxOp::Delete { key, .. } | TxOp::Check { key, .. } => key,
-    }
-}
-
-/// Refuses what DynamoDB would refuse before looking at any item.
-pub(crate) fn validate(op: &TxOp) -> PortResult<()> {
-    check_key(op_key(op))?;
-    match op {
-        TxOp::Put { item, .. } => {
-            check_attrs(&item.attrs)?;
-            item.gsi1.as_ref().map_or(Ok(()), check_key)?;
-            i64::try_from(item.version).map_err(|_| {
-                PortError::Invalid(format!("version {} is too large", item.version))
-            })?;
-            Ok(())
-        }
-        TxOp::Update { update, .. } => validate_update(update),
-        TxOp::Delete { .. } | TxOp::Check { .. } => Ok(()),
-    }
-}
-
-/// Key attributes must be non-empty and within DynamoDB's size limits.
-fn check_key(key: &Key) -> PortResult<()> {
-    let bad = key.pk.is_empty()
-        || key.sk.is_empty()
-        || key.pk.len() > MAX_PK_BYTES
-        || key.sk.len() > MAX_SK_BYTES;
-    if bad {
-        Err(PortError::Invalid(format!("invalid key {key:?}")))
-    } else {
-        Ok(())
-    }
-}
-
-/// Reserved names are refused in every clause, and one attribute may appear in only one clause
-/// (DynamoDB refuses overlapping document paths in an update expression).
-fn validate_update(update: &Update) -> PortResult<()> {
-    check_attrs(&update.set)?;
-    let named = update
-        .set
-        .keys()
-        .chain(&update.remove)
-        .chain(update.add.iter().map(|(name, _)| name));
-    let mut seen = HashSet::new();
-    for name in named {
-        if puhui_ports::table::RESERVED.contains(&name.as_str()) {
-            return Err(PortError::Invalid(format!(
-                "attribute name '{name}' is reserved"
-            )));
-        }
-        if !seen.insert(name) {
-            return Err(PortError::Invalid(format!(
-                "attribute '{name}' appears twice in one update"
-            )));
-        }
-    }
-    if let Some(Some(gsi1)) = &update.gsi1 {
-        check_key(gsi1)?;
-    }
-    Ok(())
 }
 
 /// Evaluates `op` against the stored item. The outer error is an invalid request; the inner
@@ -252,7 +179,7 @@ mod tests {
             ..Update::default()
         };
         assert!(matches!(
-            validate_update(&update),
+            puhui_ports::table::check_update(&update),
             Err(PortError::Invalid(_))
         ));
         let update = Update {
@@ -260,7 +187,7 @@ mod tests {
             ..Update::default()
         };
         assert!(matches!(
-            validate_update(&update),
+            puhui_ports::table::check_update(&update),
             Err(PortError::Invalid(_))
         ));
     }
