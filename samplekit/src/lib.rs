@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod demo;
+pub mod qr;
 pub mod tokens;
 
 /// Why a samplekit operation failed, in words for the person running it.

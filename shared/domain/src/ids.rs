@@ -59,7 +59,8 @@ const USCC_WEIGHTS: [u32; 17] = [
 const ORG_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 
 /// Unified social credit code (统一社会信用代码): 18 characters, both check characters valid.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(value_type = String, example = "91350100M000100Y43")]
 pub struct Uscc(String);
 
 /// Value of a character in the USCC alphabet.

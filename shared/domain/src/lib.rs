@@ -1,5 +1,6 @@
 //! Puhui domain: identifiers with their check digits, money and rates, loan products, the
-//! authenticated caller, and the one error type every layer returns.
+//! financing flow (loan codes, demands, claims), the authenticated caller, and the one error
+//! type every layer returns.
 //!
 //! Nothing here does I/O; every type validates itself on construction so that a value that
 //! exists is a value that is valid.
@@ -29,6 +30,7 @@ macro_rules! string_newtype {
 }
 
 pub mod error;
+pub mod financing;
 pub mod ids;
 pub mod indicators;
 pub mod money;
@@ -38,6 +40,10 @@ pub mod region;
 pub mod time;
 
 pub use error::{Error, FieldError};
+pub use financing::{
+    ApplicantId, ApplicantRole, Claim, ClaimStage, DemandId, DemandStatus, FinancingDemand,
+    LoanCode, LoanCodeId, ProgressUpdate, Submission,
+};
 pub use ids::{BankId, IdNumber, Phone, ProductId, Uscc};
 pub use money::{Bp, Fen};
 pub use principal::{Principal, Role};

@@ -1,4 +1,4 @@
-//! Puhui ports: the storage, messaging, time and identity capabilities the use cases need,
+//! Puhui ports: the storage, messaging, notification, time and identity capabilities the use cases need,
 //! as traits. Adapters (`puhui-aws`, `puhui-embedded`) implement them with the same behaviour,
 //! proven by one conformance suite (`puhui-conformance`).
 //!
@@ -7,8 +7,10 @@
 //! the embedded adapter reproduces them on SQLite.
 
 pub mod blob;
+pub mod notify;
 pub mod queue;
 pub mod table;
+pub mod wechat;
 
 use chrono::{DateTime, Utc};
 
@@ -16,8 +18,10 @@ use chrono::{DateTime, Utc};
 pub use chrono;
 
 pub use blob::{BlobMeta, BlobStore, Presigned};
+pub use notify::{Notification, Notifier, NotifyError, Recipient};
 pub use queue::{Queue, QueueMessage, ReceivedMessage};
 pub use table::{Condition, IndexName, Item, Key, KeyRange, Page, Query, Table, TxOp, Update};
+pub use wechat::{VerifiedPhone, WeChatError, WeChatIdentity, WeChatSession};
 
 /// Errors every port may return. Adapters map their backend's errors onto these.
 #[derive(Debug, thiserror::Error)]

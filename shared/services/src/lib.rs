@@ -1,6 +1,9 @@
 //! Puhui use cases. Each service takes its ports and a verified [`puhui_domain::Principal`],
 //! and is the only place that decides who may do what.
 
+pub mod codec;
+pub mod financing;
+pub mod outbox;
 pub mod paging;
 pub mod products;
 

@@ -302,28 +302,12 @@ impl ProductService {
             Some(c) => decode_offset(c)
                 .ok_or_else(|| Error::field("cursor", "invalid_cursor", "cursor is malformed"))?,
         };
-        let today = puhui_domain::time::business_date(self.clock.now());
-        let mut matching = Vec::new();
-        let mut cursor = None;
-        let mut seen = 0usize;
-        loop {
-            let q = Query::partition(CATALOGUE_PK)
-                .on_gsi1()
-                .limit(1000)
-                .after(cursor);
-            let result = self.table.query(q).await?;
-            seen += result.items.len();
-            for item in result.items {
-                let p = from_item(item)?;
-                if p.in_catalogue(today) && matches(&p, &filter) {
-                    matching.push(p);
-                }
-            }
-            cursor = result.next;
-            if cursor.is_none() || seen >= CATALOGUE_CAP {
-                break;
-            }
-        }
+        let mut matching: Vec<Product> = self
+            .listed()
+            .await?
+            .into_iter()
+            .filter(|p| matches(p, &filter))
+            .collect();
         matching.sort_by(|a, b| {
             (
                 a.terms.annual_rate_bp.min,
@@ -347,6 +331,36 @@ impl ProductService {
         let end = offset.saturating_add(limit);
         let next_cursor = (end < total).then(|| encode_offset(end));
         Ok(Listing { items, next_cursor })
+    }
+}
+
+impl ProductService {
+    /// Every product in the catalogue today (Shanghai business date): listed and inside its
+    /// validity window. The matching engine and the catalogue page both read this.
+    pub async fn listed(&self) -> Result<Vec<Product>, Error> {
+        let today = puhui_domain::time::business_date(self.clock.now());
+        let mut listed = Vec::new();
+        let mut cursor = None;
+        let mut seen = 0usize;
+        loop {
+            let q = Query::partition(CATALOGUE_PK)
+                .on_gsi1()
+                .limit(1000)
+                .after(cursor);
+            let result = self.table.query(q).await?;
+            seen += result.items.len();
+            for item in result.items {
+                let p = from_item(item)?;
+                if p.in_catalogue(today) {
+                    listed.push(p);
+                }
+            }
+            cursor = result.next;
+            if cursor.is_none() || seen >= CATALOGUE_CAP {
+                break;
+            }
+        }
+        Ok(listed)
     }
 }
 

@@ -1,0 +1,6 @@
+//! Puhui engines: pure functions that take domain data and return domain data — no I/O, no
+//! clock, no randomness — so they are unit-tested and benchmarked on their own.
+
+pub mod matching;
+
+pub use matching::{BankOffer, MatchRequest, ProductMatch, ScoreReason, match_demand};

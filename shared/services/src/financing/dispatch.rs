@@ -1,0 +1,151 @@
+//! demand-dispatch: match a submitted demand to the catalogue, record the offers, and queue the
+//! notifications — all in one transaction that only a `submitted` demand can pass, so a
+//! redelivered message changes nothing.
+
+use puhui_domain::{
+    DemandId, DemandStatus, DivisionCode, Error, FinancingDemand, IndustryCode, Uscc,
+};
+use puhui_engines::{BankOffer, MatchRequest, match_demand};
+use puhui_ports::{Condition, Key, PortError, TxOp, Update};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{FinancingPorts, OfferRecord, demand_key, load_demand, notices, offer_key};
+use crate::codec;
+use crate::outbox::{Destination, Envelope};
+
+/// The message that asks for a demand to be dispatched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemandSubmitted {
+    /// The demand.
+    pub demand_id: DemandId,
+}
+
+/// The dispatch use case.
+pub struct DispatchService {
+    ports: FinancingPorts,
+}
+
+/// What a firm's profile contributes to matching: industry and indicator values, written by
+/// the ingest at `FIRM#<uscc>` / `INDICATORS#LATEST` (`industry`, `values`).
+async fn firm_profile(
+    ports: &FinancingPorts,
+    uscc: &Uscc,
+) -> Result<(Option<IndustryCode>, Option<Map<String, Value>>), Error> {
+    let key = Key::new(format!("FIRM#{uscc}"), "INDICATORS#LATEST");
+    let Some(item) = ports.table.get(&key).await? else {
+        return Ok((None, None));
+    };
+    let industry = item
+        .attrs
+        .get("industry")
+        .and_then(Value::as_str)
+        .and_then(|s| IndustryCode::parse(s).ok());
+    let values = item.attrs.get("values").and_then(Value::as_object).cloned();
+    Ok((industry, values))
+}
+
+impl DispatchService {
+    /// The service over the shared ports.
+    pub fn new(ports: FinancingPorts) -> Self {
+        DispatchService { ports }
+    }
+
+    /// Dispatches one demand; a demand already dispatched is left as it is. Returns the offers
+    /// made now (empty when there was nothing to do).
+    pub async fn dispatch(&self, id: DemandId) -> Result<Vec<BankOffer>, Error> {
+        let (demand, version) = load_demand(self.ports.table.as_ref(), id).await?;
+        if demand.status != DemandStatus::Submitted {
+            tracing::info!(demand_id = %id, "demand already dispatched");
+            return Ok(vec![]);
+        }
+        let (industry, indicators) = firm_profile(&self.ports, &demand.uscc).await?;
+        let now = self.ports.clock.now();
+        let request = MatchRequest {
+            region: DivisionCode::parse(demand.uscc.division()).ok(),
+            industry,
+            amount: demand.amount,
+            term_months: demand.term_months,
+            collateral: demand.collateral,
+            issuing_bank: demand.issuing_bank.clone(),
+            code_product: demand.code_product,
+            indicators,
+            today: puhui_domain::time::business_date(now),
+        };
+        let products = self.ports.products.listed().await?;
+        let offers = match_demand(&request, &products);
+        let (ops, messages) = self.plan(&demand, version, &offers, now)?;
+        match self.ports.outbox.commit(ops, messages).await {
+            Ok(()) => {}
+            // Another delivery of the same message got there first: its result stands.
+            Err(PortError::TransactionCancelled { .. } | PortError::ConditionFailed(_)) => {
+                tracing::info!(demand_id = %id, "demand dispatched concurrently");
+                return Ok(vec![]);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(demand_id = %id, banks = offers.len(), "demand dispatched");
+        Ok(offers)
+    }
+
+    fn plan(
+        &self,
+        d: &FinancingDemand,
+        version: u64,
+        offers: &[BankOffer],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Vec<TxOp>, Vec<Envelope>), Error> {
+        let status = if offers.is_empty() {
+            DemandStatus::Unmatched
+        } else {
+            DemandStatus::Offered
+        };
+        let banks: Vec<_> = offers.iter().map(|o| o.bank_id.clone()).collect();
+        let mut set = Map::new();
+        set.insert("status".into(), json!(status));
+        set.insert("offered_banks".into(), json!(banks));
+        set.insert("dispatched_at".into(), json!(now));
+        let mut ops = vec![TxOp::Update {
+            key: demand_key(d.id),
+            update: Update {
+                set,
+                ..Update::default()
+            },
+            condition: Some(Condition::VersionEquals(version)),
+        }];
+        let mut messages = vec![Envelope::json(
+            Destination::Notifications,
+            &notices::demand_received(d, offers.len()),
+        )?];
+        for o in offers {
+            let record = OfferRecord {
+                demand_id: d.id,
+                bank_id: o.bank_id.clone(),
+                rank: o.rank,
+                issuing_bank: o.issuing_bank,
+                products: o.products.clone(),
+                firm_name: d.firm_name.clone(),
+                uscc: d.uscc.clone(),
+                amount: d.amount,
+                term_months: d.term_months,
+                purpose: d.purpose.clone(),
+                collateral: d.collateral,
+                applicant_role: d.consent.applicant_role,
+                submitted_at: d.submitted_at,
+                claim_stage: None,
+            };
+            let mut item = codec::to_item(offer_key(d.id, &o.bank_id), &record)?;
+            item.gsi1 = Some(Key::new(format!("OFFERS#{}", o.bank_id), d.id.to_string()));
+            ops.push(TxOp::Put {
+                item,
+                condition: Some(Condition::NotExists),
+            });
+            messages.push(Envelope::json(
+                Destination::Notifications,
+                &notices::offered(d, o),
+            )?);
+        }
+        Ok((ops, messages))
+    }
+}
