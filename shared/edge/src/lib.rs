@@ -9,11 +9,13 @@ pub mod extract;
 pub mod idempotency;
 pub mod observe;
 pub mod problem;
+pub mod session;
 
 pub use auth::{AuthConfig, Authenticated, Authenticator};
 pub use extract::{ApiJson, ApiQuery, PathParam};
 pub use idempotency::Idempotency;
 pub use problem::ApiError;
+pub use session::{ApplicantSession, Sessions};
 
 /// Default largest request body accepted (64 KiB), overridable by `PUHUI_MAX_BODY_BYTES`.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
