@@ -3,6 +3,9 @@
 //! (body limit, problem+json fallbacks, request logging), so a Lambda and the local runner
 //! serve exactly the same routes.
 
+pub mod applicant;
+pub mod desk;
+pub mod events;
 pub mod products;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -36,9 +39,47 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Declares the applicant session token the mini-program routes use.
+pub struct ApplicantSessionAuth;
+
+impl Modify for ApplicantSessionAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some("Applicant session from POST /v1/applicant/login"))
+            .build();
+        components.add_security_scheme("applicant_session", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The OpenAPI document of the financing flow (scan-submit and bank-desk).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        applicant::login, applicant::verify_phone, applicant::loan_code, applicant::submit,
+        applicant::my_demands, applicant::my_demand,
+        desk::create_code, desk::list_codes, desk::list, desk::get_one, desk::claim,
+        desk::progress, desk::release
+    ),
+    modifiers(&BearerAuth, &ApplicantSessionAuth),
+    tags((name = "applicant", description = "The WeChat mini-program: loan codes, login, submissions (applicant session)"),
+         (name = "desk", description = "Bank staff: loan codes, offered demands, claims and progress (bank JWT)"))
+)]
+pub struct FinancingDoc;
+
 /// The OpenAPI 3 document of every route, generated from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    products::ProductsDoc::openapi()
+    let mut doc = products::ProductsDoc::openapi();
+    doc.merge(FinancingDoc::openapi());
+    doc.info.title = "Puhui".into();
+    doc.info.description = Some(
+        "Credit information for small-business lending: product catalogue, loan-code financing flow. \
+         Money in fen, rates in basis points, errors as application/problem+json."
+            .into(),
+    );
+    doc
 }
 
 /// `GET /openapi.json`: the document, for the local runner.

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use puhui_domain::{Error, Principal, Product, ProductDraft, ProductId, ProductStatus};
-use puhui_edge::idempotency::{Outcome, StoredResponse};
+use puhui_edge::idempotency::StoredResponse;
 use puhui_edge::problem::Problem;
 use puhui_edge::{
     ApiError, ApiJson, ApiQuery, Authenticated, Authenticator, Idempotency, PathParam,
@@ -121,10 +121,7 @@ async fn create(
     headers: HeaderMap,
     body: ApiJson<ProductDraft>,
 ) -> ApiResult {
-    // A key that is not visible ASCII maps to "\0", which the idempotency layer refuses with a 400.
-    let key = headers
-        .get("idempotency-key")
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let key = puhui_edge::idempotency::key_header(&headers);
     let scope = tenant_scope(&who, "create-product");
     let outcome = s
         .idempotency
@@ -141,33 +138,7 @@ async fn create(
             })
         })
         .await?;
-    Ok(replay(outcome))
-}
-
-fn replay(outcome: Outcome) -> Response {
-    let (stored, replayed) = match outcome {
-        Outcome::Fresh(r) => (r, false),
-        Outcome::Replayed(r) => (r, true),
-    };
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut resp = (status, stored.body).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    for (name, value) in stored.headers {
-        if let (Ok(n), Ok(v)) = (
-            header::HeaderName::try_from(name),
-            HeaderValue::from_str(&value),
-        ) {
-            h.insert(n, v);
-        }
-    }
-    if replayed {
-        h.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    resp
+    Ok(outcome.into_response())
 }
 
 /// Query of the own-products list.

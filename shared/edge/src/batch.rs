@@ -43,9 +43,11 @@ where
     let ids: Vec<Option<String>> = records.iter().map(|r| r.message_id.clone()).collect();
     let run = |record: SqsMessage| {
         let id = record.message_id.clone().unwrap_or_default();
-        AssertUnwindSafe(handler(record))
-            .catch_unwind()
-            .map(move |r| match r {
+        let handled = AssertUnwindSafe(handler(record)).catch_unwind();
+        // An async block, not a `.map` closure: the closure's inferred panic-payload lifetime
+        // makes the future not `Send` enough for callers that spawn it.
+        async move {
+            match handled.await {
                 Ok(Ok(())) => true,
                 Ok(Err(e)) => {
                     tracing::warn!(message_id = %id, error = %e, "record failed");
@@ -55,7 +57,8 @@ where
                     tracing::error!(message_id = %id, "record handler panicked");
                     false
                 }
-            })
+            }
+        }
     };
     let succeeded: Vec<bool> = match mode {
         BatchMode::Standard => futures::future::join_all(records.into_iter().map(run)).await,

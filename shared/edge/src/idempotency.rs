@@ -197,6 +197,46 @@ impl Idempotency {
     }
 }
 
+impl Outcome {
+    /// The HTTP response: the stored status, headers and JSON body, marked
+    /// `Idempotent-Replayed: true` when it is a replay.
+    pub fn into_response(self) -> axum::response::Response {
+        use axum::http::{HeaderValue, StatusCode, header};
+        use axum::response::IntoResponse;
+        let (stored, replayed) = match self {
+            Outcome::Fresh(r) => (r, false),
+            Outcome::Replayed(r) => (r, true),
+        };
+        let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+        let mut resp = (status, stored.body).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in stored.headers {
+            if let (Ok(n), Ok(v)) = (
+                header::HeaderName::try_from(name),
+                HeaderValue::from_str(&value),
+            ) {
+                h.insert(n, v);
+            }
+        }
+        if replayed {
+            h.insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        resp
+    }
+}
+
+/// The client's `Idempotency-Key` header: `None` if absent; a value that is not visible ASCII
+/// becomes `"\0"`, which [`Idempotency::run`] refuses with a 400.
+pub fn key_header(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
+}
+
 fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,

@@ -127,15 +127,13 @@ impl Sessions {
         }
         let data = jsonwebtoken::decode::<SessionClaims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind::*;
-                unauth(match e.kind() {
-                    ExpiredSignature => "session has expired; log in again",
-                    InvalidAudience | InvalidIssuer => {
-                        "this route takes an applicant session token"
-                    }
-                    _ => "session token is not valid",
-                })
-            })?;
+            use jsonwebtoken::errors::ErrorKind::*;
+            unauth(match e.kind() {
+                ExpiredSignature => "session has expired; log in again",
+                InvalidAudience | InvalidIssuer => "this route takes an applicant session token",
+                _ => "session token is not valid",
+            })
+        })?;
         Ok(ApplicantId(data.claims.sub))
     }
 }
@@ -200,7 +198,7 @@ mod tests {
         assert!(s.verify(&token).is_err(), "other secret");
         let bank = puhui_samplekit::tokens::DevIssuer::generate()
             .unwrap()
-            .bank_token("nbcb", &["loan_officer"], 600)
+            .bank_token("officer-1", "nbcb", &["loan_officer"], 600)
             .unwrap();
         assert!(
             matches!(s.verify(&bank), Err(Error::Unauthenticated(m)) if m.contains("applicant session")),

@@ -26,6 +26,28 @@ pub struct Consumer {
     pub handler: Arc<dyn Fn(SqsEvent) -> BoxFuture<SqsBatchResponse> + Send + Sync>,
 }
 
+/// Messages per batch, as the SAM template's event source mappings.
+pub const BATCH_SIZE: u32 = 10;
+/// How long a received batch stays hidden, as the queues' visibility timeout.
+pub const VISIBILITY: Duration = Duration::from_secs(60);
+
+impl Consumer {
+    /// A consumer of `queue` with the deployment's batch size and visibility timeout.
+    pub fn new(
+        name: &'static str,
+        queue: Arc<dyn Queue>,
+        handler: impl Fn(SqsEvent) -> BoxFuture<SqsBatchResponse> + Send + Sync + 'static,
+    ) -> Self {
+        Consumer {
+            name,
+            queue,
+            batch_size: BATCH_SIZE,
+            visibility: VISIBILITY,
+            handler: Arc::new(handler),
+        }
+    }
+}
+
 /// A job run at a fixed interval, as an EventBridge schedule would.
 #[derive(Clone)]
 pub struct Schedule {
@@ -35,6 +57,21 @@ pub struct Schedule {
     pub every: Duration,
     /// The job.
     pub job: Arc<dyn Fn() -> BoxFuture<()> + Send + Sync>,
+}
+
+impl Schedule {
+    /// A job run every `every`.
+    pub fn new(
+        name: &'static str,
+        every: Duration,
+        job: impl Fn() -> BoxFuture<()> + Send + Sync + 'static,
+    ) -> Self {
+        Schedule {
+            name,
+            every,
+            job: Arc::new(job),
+        }
+    }
 }
 
 /// Receives one batch, hands it to the handler as an `SqsEvent`, and deletes the messages

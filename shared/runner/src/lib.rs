@@ -16,9 +16,21 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use puhui_edge::{AuthConfig, Authenticator};
-use puhui_embedded::{LocalBlobStore, PresignError, SqliteTable};
-use puhui_ports::{Clock, SystemClock};
+use std::collections::HashMap;
+
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use puhui_api::applicant::ApplicantApi;
+use puhui_api::desk::DeskApi;
+use puhui_api::events;
+use puhui_edge::{AuthConfig, Authenticator, Sessions};
+use puhui_embedded::{LocalBlobStore, PresignError, QueueConfig, SqliteQueue, SqliteTable};
+use puhui_outbound::notify::OutboxFileNotifier;
+use puhui_outbound::wechat::DevWeChat;
+use puhui_ports::{Clock, Notifier, Queue, SystemClock, UlidGenerator, WeChatIdentity};
+use puhui_services::financing::{
+    DispatchService, FinancingConfig, FinancingPorts, NotificationService, ReminderService,
+};
+use puhui_services::outbox::Destination;
 
 pub use consumers::{Consumer, Schedule};
 
@@ -76,7 +88,25 @@ pub struct Backend {
     pub auth: Arc<Authenticator>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// The queue of submitted demands (consumed by demand-dispatch).
+    pub demand_queue: Arc<SqliteQueue>,
+    /// The queue of notifications (consumed by notify).
+    pub notify_queue: Arc<SqliteQueue>,
+    /// Applicant sessions (secret created on first run).
+    pub sessions: Arc<Sessions>,
+    /// The WeChat exchange (the development stand-in).
+    pub wechat: Arc<dyn WeChatIdentity>,
+    /// Where notifications go (the local outbox file).
+    pub notifier: Arc<dyn Notifier>,
+    /// Financing settings.
+    pub financing: FinancingConfig,
 }
+
+/// Receives after which a message goes to its queue's dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
+
+/// Where the local notifier writes, under the data directory.
+pub const OUTBOX_FILE: &str = "notifications.jsonl";
 
 impl Runner {
     /// Opens the embedded backend under `config.data_dir` and mounts every function.
@@ -100,7 +130,33 @@ impl Runner {
             auth_config.jwks = serde_json::from_str(&dev.jwks_json())?;
         }
         let auth = Arc::new(Authenticator::new(auth_config)?);
+        let data_dir = &config.data_dir;
+        let queue = |name: &str| {
+            let config = QueueConfig {
+                max_receives: MAX_RECEIVES,
+                fifo: false,
+            };
+            SqliteQueue::open(data_dir.join("queues.db"), name, config, clock.clone()).map(Arc::new)
+        };
+        let mut financing = FinancingConfig::from_env()?;
+        for bank in puhui_samplekit::data::BANKS {
+            if let Ok(id) = puhui_domain::BankId::parse(bank.id) {
+                financing
+                    .bank_names
+                    .entry(id)
+                    .or_insert_with(|| bank.name.to_owned());
+            }
+        }
         let backend = Backend {
+            demand_queue: queue("demand-submitted")?,
+            notify_queue: queue("notifications")?,
+            sessions: Arc::new(Sessions::new(
+                &secret_file(config, "session-secret")?,
+                std::time::Duration::from_secs(1800),
+            )?),
+            wechat: Arc::new(DevWeChat::new()),
+            notifier: Arc::new(OutboxFileNotifier::new(config.data_dir.join(OUTBOX_FILE))),
+            financing,
             table,
             blobs,
             auth,
@@ -109,26 +165,118 @@ impl Runner {
         Ok(Self::functions(&backend))
     }
 
+    /// The financing ports over the embedded table and both queues.
+    pub fn financing_ports(b: &Backend) -> FinancingPorts {
+        let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
+        queues.insert(Destination::DemandSubmitted, b.demand_queue.clone());
+        queues.insert(Destination::Notifications, b.notify_queue.clone());
+        FinancingPorts::new(
+            b.table.clone(),
+            b.clock.clone(),
+            Arc::new(UlidGenerator::default()),
+            queues,
+            b.financing.clone(),
+        )
+    }
+
     /// Every function of the platform. Add a function here, one line each.
     pub fn functions(b: &Backend) -> Runner {
+        let ports = Self::financing_ports(b);
+        let dispatch = Arc::new(DispatchService::new(ports.clone()));
+        let notify = Arc::new(NotificationService::new(
+            b.table.clone(),
+            b.clock.clone(),
+            b.notifier.clone(),
+        ));
+        let reminders = Arc::new(ReminderService::new(ports.clone()));
+        let outbox = ports.outbox.clone();
         let routes = Router::new()
             .merge(puhui_api::products::routes(
                 puhui_api::products::ProductsApi::new(b.table.clone(), b.auth.clone()),
             ))
+            .merge(puhui_api::applicant::routes(ApplicantApi::new(
+                ports.clone(),
+                b.wechat.clone(),
+                b.sessions.clone(),
+            )))
+            .merge(puhui_api::desk::routes(DeskApi::new(
+                ports.clone(),
+                b.auth.clone(),
+            )))
             .merge(puhui_api::openapi_routes())
             .merge(blob_routes(b.blobs.clone()));
         Runner {
             app: puhui_api::finish(routes, puhui_edge::max_body_bytes_from_env()),
-            consumers: vec![],
-            schedules: vec![],
+            consumers: vec![
+                Consumer::new("demand-dispatch", b.demand_queue.clone(), move |e| {
+                    let s = dispatch.clone();
+                    Box::pin(async move { batch_result(events::dispatch_batch(&s, e).await) })
+                }),
+                Consumer::new("notify", b.notify_queue.clone(), move |e| {
+                    let s = notify.clone();
+                    Box::pin(async move { batch_result(events::notify_batch(&s, e).await) })
+                }),
+            ],
+            schedules: vec![
+                Schedule::new(
+                    "reminders",
+                    interval_from_env("PUHUI_REMINDER_INTERVAL_SECS", 60),
+                    move || {
+                        let s = reminders.clone();
+                        Box::pin(async move {
+                            if let Err(e) = events::remind(&s).await {
+                                tracing::warn!(error = %e, "reminder run failed");
+                            }
+                        })
+                    },
+                ),
+                Schedule::new(
+                    "outbox-relay",
+                    interval_from_env("PUHUI_RELAY_INTERVAL_SECS", 30),
+                    move || {
+                        let o = outbox.clone();
+                        Box::pin(async move {
+                            if let Err(e) = events::relay(&o).await {
+                                tracing::warn!(error = %e, "outbox relay failed");
+                            }
+                        })
+                    },
+                ),
+            ],
             backend: b.clone(),
         }
     }
 }
 
+/// A whole batch the handler could not report record by record: every record is retried.
+fn batch_result(
+    r: Result<SqsBatchResponse, puhui_edge::batch::WholeBatchFailed>,
+) -> SqsBatchResponse {
+    r.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "batch failed as a whole");
+        let mut all = SqsBatchResponse::default();
+        all.add_failure(String::new());
+        all
+    })
+}
+
+fn interval_from_env(var: &str, default_secs: u64) -> std::time::Duration {
+    let secs = std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(default_secs);
+    std::time::Duration::from_secs(secs)
+}
+
 /// A per-installation secret for signing local presigned URLs, created on first run.
 fn blob_secret(config: &RunnerConfig) -> std::io::Result<Vec<u8>> {
-    let path = config.data_dir.join("blob-url-secret");
+    secret_file(config, "blob-url-secret")
+}
+
+/// A 32-byte secret kept under the data directory, created on first run.
+fn secret_file(config: &RunnerConfig, name: &str) -> std::io::Result<Vec<u8>> {
+    let path = config.data_dir.join(name);
     if let Ok(hex_secret) = std::fs::read_to_string(&path)
         && let Ok(secret) = hex::decode(hex_secret.trim())
     {

@@ -136,6 +136,35 @@ pub struct FinancingPorts {
     pub config: Arc<FinancingConfig>,
 }
 
+impl FinancingPorts {
+    /// The ports over a table and the queues this function sends to, with `config`.
+    pub fn new(
+        table: Arc<dyn Table>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        queues: HashMap<crate::outbox::Destination, Arc<dyn puhui_ports::Queue>>,
+        config: FinancingConfig,
+    ) -> Self {
+        FinancingPorts {
+            outbox: Arc::new(Outbox::new(
+                table.clone(),
+                clock.clone(),
+                ids.clone(),
+                queues,
+            )),
+            products: Arc::new(ProductService::new(
+                table.clone(),
+                clock.clone(),
+                ids.clone(),
+            )),
+            table,
+            clock,
+            ids,
+            config: Arc::new(config),
+        }
+    }
+}
+
 /// Time as stored in sort keys: fixed width, so text order is time order.
 pub(crate) fn sortable(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)

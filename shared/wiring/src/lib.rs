@@ -1,0 +1,102 @@
+//! How a Lambda function is wired in production: every port from environment variables, built
+//! once per sandbox. A function's `main.rs` calls these and hands the result to its handler.
+//!
+//! | variable | used by | meaning |
+//! |---|---|---|
+//! | `PUHUI_TABLE` | all | DynamoDB table name |
+//! | `PUHUI_DEMAND_QUEUE_URL` | scan-submit, outbox-relay | SQS queue of submitted demands |
+//! | `PUHUI_NOTIFY_QUEUE_URL` | demand-dispatch, bank-desk, reminders, outbox-relay | SQS queue of notifications |
+//! | `PUHUI_NOTIFIER` | notify | `http` (SMS gateway + bank webhooks, default) or `outbox-file` |
+//! | `PUHUI_OUTBOX_FILE` | notify with `outbox-file` | where the local stand-in writes |
+//! | `PUHUI_WECHAT` | scan-submit | `api` (default) or `dev` (local stand-in, never in production) |
+//!
+//! plus those of [`puhui_edge::AuthConfig`], [`puhui_edge::Sessions`],
+//! [`puhui_services::financing::FinancingConfig`] and the `puhui-outbound` adapters.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use puhui_aws::AwsBackend;
+use puhui_edge::{AuthConfig, Authenticator};
+use puhui_ports::{Notifier, Queue, SystemClock, Table, UlidGenerator, WeChatIdentity};
+use puhui_services::financing::{FinancingConfig, FinancingPorts};
+use puhui_services::outbox::Destination;
+
+/// A wiring error, reported at start so a function never runs half-configured.
+pub type WiringError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A required environment variable.
+pub fn env(name: &str) -> Result<String, WiringError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("{name} is not set").into())
+}
+
+/// The AWS clients (endpoint from `AWS_ENDPOINT_URL` when set) and the table.
+pub async fn backend() -> Result<(AwsBackend, Arc<dyn Table>), WiringError> {
+    let aws = AwsBackend::from_env().await;
+    let table: Arc<dyn Table> = Arc::new(aws.table(env("PUHUI_TABLE")?));
+    Ok((aws, table))
+}
+
+fn queue_var(d: Destination) -> &'static str {
+    match d {
+        Destination::DemandSubmitted => "PUHUI_DEMAND_QUEUE_URL",
+        Destination::Notifications => "PUHUI_NOTIFY_QUEUE_URL",
+    }
+}
+
+/// The financing ports over the table, with the queues this function sends to.
+pub fn financing(
+    aws: &AwsBackend,
+    table: Arc<dyn Table>,
+    sends_to: &[Destination],
+) -> Result<FinancingPorts, WiringError> {
+    let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
+    for d in sends_to {
+        queues.insert(*d, Arc::new(aws.queue(env(queue_var(*d))?)));
+    }
+    Ok(FinancingPorts::new(
+        table,
+        Arc::new(SystemClock),
+        Arc::new(UlidGenerator::default()),
+        queues,
+        FinancingConfig::from_env()?,
+    ))
+}
+
+/// The bank-token verifier.
+pub fn authenticator() -> Result<Arc<Authenticator>, WiringError> {
+    Ok(Arc::new(Authenticator::new(AuthConfig::from_env()?)?))
+}
+
+/// The notifier chosen by `PUHUI_NOTIFIER`.
+pub fn notifier() -> Result<Arc<dyn Notifier>, WiringError> {
+    use puhui_outbound::notify::{
+        HttpSmsNotifier, OutboxFileNotifier, RoutingNotifier, WebhookNotifier,
+    };
+    match std::env::var("PUHUI_NOTIFIER").as_deref() {
+        Ok("outbox-file") => Ok(Arc::new(OutboxFileNotifier::new(env("PUHUI_OUTBOX_FILE")?))),
+        Ok("http") | Ok("") | Err(_) => Ok(Arc::new(RoutingNotifier::new(
+            Arc::new(HttpSmsNotifier::from_env()?),
+            Arc::new(WebhookNotifier::from_env()?),
+        ))),
+        Ok(other) => Err(format!("PUHUI_NOTIFIER must be http or outbox-file, not {other}").into()),
+    }
+}
+
+/// The WeChat exchange chosen by `PUHUI_WECHAT`.
+pub fn wechat() -> Result<Arc<dyn WeChatIdentity>, WiringError> {
+    use puhui_outbound::wechat::{DevWeChat, WeChatApi};
+    match std::env::var("PUHUI_WECHAT").as_deref() {
+        Ok("dev") => {
+            tracing::warn!(
+                "PUHUI_WECHAT=dev: development login codes accepted; never in production"
+            );
+            Ok(Arc::new(DevWeChat::new()))
+        }
+        Ok("api") | Ok("") | Err(_) => Ok(Arc::new(WeChatApi::from_env()?)),
+        Ok(other) => Err(format!("PUHUI_WECHAT must be api or dev, not {other}").into()),
+    }
+}
