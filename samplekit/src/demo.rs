@@ -396,3 +396,373 @@ pub fn step(n: u32, what: &str) {
 pub fn say(what: &str) {
     println!("    {what}");
 }
+
+/// What the financing story needs from its surroundings.
+pub struct StoryPaths<'a> {
+    /// The runner's notification outbox file, printed at the end (none: not printed).
+    pub outbox: Option<&'a std::path::Path>,
+    /// Where the loan codes' QR PNGs are saved (none: not saved).
+    pub qr_dir: Option<&'a std::path::Path>,
+}
+
+/// The financing flow end to end: a bank issues a loan code, a firm scans it in the
+/// mini-program and applies, three banks claim, the fourth is refused, progress reaches
+/// approval, and every notification is printed. Needs the runner's consumers running.
+pub async fn financing_story(
+    api: &Api,
+    issuer: &DevIssuer,
+    first_step: u32,
+    paths: StoryPaths<'_>,
+) -> Result<(), DemoError> {
+    let mut n = first_step;
+    let mut next = |what: &str| {
+        step(n, what);
+        n += 1;
+    };
+    let banks: Vec<&str> = BANKS.iter().map(|b| b.id).collect();
+    next("Four banks list a small-business credit loan for Ningbo");
+    for bank in &banks {
+        let admin = token(issuer, bank, &["product_admin"])?;
+        let body = json!({
+            "name": "普惠小微信用贷 Inclusive SME credit", "product_type": "credit",
+            "amount": {"min": 1_000_000, "max": 300_000_000},
+            "term_months": {"min": 1, "max": 36},
+            "annual_rate_bp": {"min": 330 + 15 * banks.iter().position(|b| b == bank).unwrap_or(0) as i64, "max": 800},
+            "regions": ["330200"], "valid_from": "2026-01-01"
+        });
+        let created = api
+            .call(Method::POST, "/v1/products", Some(&admin), &[], Some(&body))
+            .await?;
+        expect("story: create product", &created, 201)?;
+        let id = created.body["id"].as_str().unwrap_or_default().to_owned();
+        let listed = api
+            .call(
+                Method::POST,
+                &format!("/v1/products/{id}/list"),
+                Some(&admin),
+                &[],
+                None,
+            )
+            .await?;
+        expect("story: list product", &listed, 200)?;
+    }
+    say("4 products listed");
+
+    next(
+        "Bank of Ningbo's Yinzhou branch issues a loan code (贷款码); the platform issues one too",
+    );
+    let admin = token(issuer, "nbcb", &["product_admin"])?;
+    let scene = format!(
+        "nbcb-yz-{}",
+        chrono::Utc::now().timestamp_millis() % 1_000_000
+    );
+    let code = api
+        .call(
+            Method::POST,
+            "/v1/desk/loan-codes",
+            Some(&admin),
+            &[],
+            Some(&json!({"id": scene, "branch": "鄞州支行 Yinzhou", "campaign": "2026 冬季普惠"})),
+        )
+        .await?;
+    expect("story: create loan code", &code, 201)?;
+    let ops = issuer
+        .bank_token_without_bank("platform-ops", &["platform_admin"], 3600)
+        .map_err(|e| crate::Failure(e.to_string()))?;
+    let platform_scene = format!("pf-{}", chrono::Utc::now().timestamp_millis() % 1_000_000);
+    let platform = api
+        .call(
+            Method::POST,
+            "/v1/desk/loan-codes",
+            Some(&ops),
+            &[],
+            Some(&json!({"id": platform_scene})),
+        )
+        .await?;
+    expect("story: create platform loan code", &platform, 201)?;
+    say(&format!(
+        "201 Created  scene={scene} (bank), scene={platform_scene} (platform)"
+    ));
+    if let Some(dir) = paths.qr_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| crate::Failure(format!("{}: {e}", dir.display())))?;
+        for s in [&scene, &platform_scene] {
+            let png = crate::qr::loan_code_png(s, crate::qr::DEFAULT_PAGE)
+                .map_err(|e| crate::Failure(e.to_string()))?;
+            let file = dir.join(format!("{s}.png"));
+            std::fs::write(&file, png)
+                .map_err(|e| crate::Failure(format!("{}: {e}", file.display())))?;
+        }
+        say(&format!(
+            "QR codes saved in {} (payload {})",
+            dir.display(),
+            crate::qr::payload(&scene, crate::qr::DEFAULT_PAGE)
+        ));
+    }
+
+    next("A firm owner scans it: WeChat login and verified phone, then the code's page");
+    let login = api
+        .call(
+            Method::POST,
+            "/v1/applicant/login",
+            None,
+            &[],
+            Some(&json!({"code": "dev:zhang-wei", "phone_code": "dev-phone:86-13812345678"})),
+        )
+        .await?;
+    expect("story: login", &login, 200)?;
+    let session = login.body["token"].as_str().unwrap_or_default().to_owned();
+    say(&format!(
+        "session issued, verified phone {}",
+        login.body["phone"]
+    ));
+    let page = api
+        .call(
+            Method::GET,
+            &format!("/v1/loan-codes/{scene}"),
+            None,
+            &[],
+            None,
+        )
+        .await?;
+    expect("story: loan code page", &page, 200)?;
+    say(&format!(
+        "{} · {} · {} products shown",
+        page.body["issuer"]["bank_name"].as_str().unwrap_or(""),
+        page.body["issuer"]["branch"].as_str().unwrap_or(""),
+        page.body["products"].as_array().map_or(0, Vec::len)
+    ));
+
+    next(
+        "A bad submission first (wrong USCC check character, amount 0, no consent): nothing is written",
+    );
+    let mut rng = Rng::new(7);
+    let uscc = data::uscc(&mut rng, "330203");
+    let mut bad_uscc = uscc.clone();
+    let last = if bad_uscc.ends_with('0') { '1' } else { '0' };
+    bad_uscc.pop();
+    bad_uscc.push(last);
+    let submission = json!({
+        "loan_code": scene, "uscc": uscc, "firm_name": "宁波甬江精密机械有限公司",
+        "applicant_role": "legal_representative", "amount": 50_000_000, "term_months": 12,
+        "purpose": "采购原材料 raw materials", "collateral": false,
+        "consent": {"accepted": true, "text_version": "auth-v3", "accepted_at": chrono::Utc::now()}
+    });
+    let mut bad = submission.clone();
+    bad["uscc"] = json!(bad_uscc);
+    let refused = api
+        .call(
+            Method::POST,
+            "/v1/applicant/demands",
+            Some(&session),
+            &[],
+            Some(&bad),
+        )
+        .await?;
+    expect("story: bad uscc", &refused, 422)?;
+    say(&format!("422 {}", field_errors(&refused.body)));
+    let mut bad = submission.clone();
+    bad["amount"] = json!(0);
+    bad["consent"]["accepted"] = json!(false);
+    let refused = api
+        .call(
+            Method::POST,
+            "/v1/applicant/demands",
+            Some(&session),
+            &[],
+            Some(&bad),
+        )
+        .await?;
+    expect("story: bad amount and consent", &refused, 422)?;
+    say(&format!("422 {}", field_errors(&refused.body)));
+
+    next("The firm applies for ¥500,000 over 12 months (retried once: still one demand)");
+    let key = format!("story-{}", chrono::Utc::now().timestamp_millis());
+    let submitted = api
+        .call(
+            Method::POST,
+            "/v1/applicant/demands",
+            Some(&session),
+            &[("idempotency-key", &key)],
+            Some(&submission),
+        )
+        .await?;
+    expect("story: submit", &submitted, 201)?;
+    let retried = api
+        .call(
+            Method::POST,
+            "/v1/applicant/demands",
+            Some(&session),
+            &[("idempotency-key", &key)],
+            Some(&submission),
+        )
+        .await?;
+    expect("story: submit retry", &retried, 201)?;
+    let demand = submitted.body["id"].as_str().unwrap_or_default().to_owned();
+    if retried.body["id"] != submitted.body["id"] || !retried.replayed {
+        return Err(crate::Failure(
+            "story: the retry created a second demand".into(),
+        ));
+    }
+    say(&format!(
+        "201 Created  demand={demand}  (retry replayed, same id)"
+    ));
+
+    next("demand-dispatch matches it to the catalogue and offers it to banks");
+    let mut view = Value::Null;
+    for _ in 0..100 {
+        let got = api
+            .call(
+                Method::GET,
+                &format!("/v1/applicant/demands/{demand}"),
+                Some(&session),
+                &[],
+                None,
+            )
+            .await?;
+        expect("story: my demand", &got, 200)?;
+        if got.body["status"] != "submitted" {
+            view = got.body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if view["status"] != "offered" {
+        return Err(crate::Failure(format!("story: demand not offered: {view}")));
+    }
+    say(&format!(
+        "status={}  offered to {} banks",
+        view["status"], view["offered_banks"]
+    ));
+    let officer = |bank: &str| token(issuer, bank, &["loan_officer"]);
+    let offer = api
+        .call(
+            Method::GET,
+            &format!("/v1/desk/demands/{demand}"),
+            Some(&officer("nbcb")?),
+            &[],
+            None,
+        )
+        .await?;
+    expect("story: offer", &offer, 200)?;
+    say(&format!(
+        "Bank of Ningbo sees rank {} (it issued the code), phone {}, best product score {}:",
+        offer.body["rank"], offer.body["phone"], offer.body["products"][0]["score"]
+    ));
+    for r in offer.body["products"][0]["reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        say(&format!(
+            "  +{:>2} {:<16} {}",
+            r["points"],
+            r["factor"].as_str().unwrap_or(""),
+            r["detail"].as_str().unwrap_or("")
+        ));
+    }
+
+    next("Four banks race to claim it (抢单): three succeed, the fourth is refused");
+    for bank in &banks {
+        let claimed = api
+            .call(
+                Method::POST,
+                &format!("/v1/desk/demands/{demand}/claim"),
+                Some(&officer(bank)?),
+                &[],
+                None,
+            )
+            .await?;
+        let want = if bank == &banks[3] { 409 } else { 201 };
+        expect(&format!("story: claim by {bank}"), &claimed, want)?;
+        say(&format!(
+            "{bank:<8} {} {}",
+            claimed.status.as_u16(),
+            if want == 201 {
+                "claimed".to_owned()
+            } else {
+                claimed.body["detail"].as_str().unwrap_or("").to_owned()
+            }
+        ));
+    }
+    let again = api
+        .call(
+            Method::POST,
+            &format!("/v1/desk/demands/{demand}/claim"),
+            Some(&officer(banks[0])?),
+            &[],
+            None,
+        )
+        .await?;
+    expect("story: claim again", &again, 200)?;
+    say(&format!(
+        "{:<8} 200 claiming again changes nothing",
+        banks[0]
+    ));
+
+    next("Bank of Ningbo works its claim: contacted → under review → approved");
+    let nbcb = officer("nbcb")?;
+    for update in [
+        json!({"stage": "contacted", "note": "电话联系法人"}),
+        json!({"stage": "under_review"}),
+        json!({"stage": "approved", "approved_amount": 50_000_000, "annual_rate_bp": 365}),
+    ] {
+        let moved = api
+            .call(
+                Method::POST,
+                &format!("/v1/desk/demands/{demand}/progress"),
+                Some(&nbcb),
+                &[],
+                Some(&update),
+            )
+            .await?;
+        expect("story: progress", &moved, 200)?;
+        say(&format!("200 stage={}", moved.body["stage"]));
+    }
+    let mine = api
+        .call(
+            Method::GET,
+            &format!("/v1/applicant/demands/{demand}"),
+            Some(&session),
+            &[],
+            None,
+        )
+        .await?;
+    expect("story: applicant view", &mine, 200)?;
+    say("The firm's view in the mini-program:");
+    for c in mine.body["claims"].as_array().into_iter().flatten() {
+        say(&format!(
+            "  {:<44} {}",
+            c["bank_name"].as_str().unwrap_or(""),
+            c["stage"].as_str().unwrap_or("")
+        ));
+    }
+
+    if let Some(outbox) = paths.outbox {
+        next("Notifications sent (local outbox; phones masked)");
+        // received + offers + 3 claims + 3 progress steps, delivered by the notify consumer.
+        let want = 1 + view["offered_banks"].as_u64().unwrap_or(0) as usize + 3 + 3;
+        let mut sent = vec![];
+        for _ in 0..100 {
+            sent = puhui_outbound::notify::read_outbox(outbox);
+            if sent.len() >= want {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        if sent.len() < want {
+            return Err(crate::Failure(format!(
+                "story: {} of {want} notifications sent",
+                sent.len()
+            )));
+        }
+        for s in &sent {
+            say(&format!(
+                "{:<22} {}",
+                s["recipient"].as_str().unwrap_or(""),
+                s["text"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    Ok(())
+}

@@ -51,7 +51,7 @@ async fn run_demo(args: &[String]) -> Result<()> {
     let keys = dev_keys();
     let issuer = DevIssuer::load_or_create(&keys)?;
     println!(
-        "Puhui demo: product listing, over real HTTP, on the embedded backend (SQLite + local directory)"
+        "Puhui demo: product listing and the financing flow, over real HTTP, on the embedded backend (SQLite + local directory)"
     );
     let mut child = tokio::process::Command::new(&runner)
         .env("PUHUI_ADDR", "127.0.0.1:0")
@@ -86,11 +86,20 @@ async fn run_demo(args: &[String]) -> Result<()> {
     demo::step(2, "Seed: four Ningbo banks list three products each");
     let n = demo::seed(&api, &issuer, 2026).await?;
     demo::say(&format!("{n} products created and listed"));
-    let result = demo::walkthrough(&api, &issuer).await;
+    demo::walkthrough(&api, &issuer).await?;
+    println!("\n— The financing flow: loan code → scan → submit → dispatch → claims → progress —");
+    let qr_dir = PathBuf::from(".puhui/demo/loan-codes");
+    let outbox = data_dir.join("notifications.jsonl");
+    let story = demo::StoryPaths {
+        outbox: Some(&outbox),
+        qr_dir: Some(&qr_dir),
+    };
+    let result = demo::financing_story(&api, &issuer, 11, story).await;
     child.kill().await.ok();
     std::fs::remove_dir_all(&data_dir).ok();
     result?;
-    println!("\nDemo complete: runner stopped, all 10 steps behaved as expected.");
+    println!("\nDemo complete: runner stopped, every step behaved as expected.");
+    println!("Loan-code QR images: {}", qr_dir.display());
     println!("Keep a runner up to explore the API yourself: make serve");
     Ok(())
 }

@@ -92,6 +92,20 @@ impl DevIssuer {
         )
     }
 
+    /// A development token for platform staff: roles, no `bank_id` claim.
+    pub fn bank_token_without_bank(
+        &self,
+        subject: &str,
+        roles: &[&str],
+        ttl_secs: i64,
+    ) -> Result<String, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        self.sign(
+            &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "roles": roles,
+                          "iat": now, "nbf": now - 5, "exp": now + ttl_secs}),
+        )
+    }
+
     /// Writes `jwks.json` and the private key (`signing-key.pk8`, owner-readable) into `dir`.
     pub fn save(&self, dir: &Path) -> Result<(), TokenError> {
         std::fs::create_dir_all(dir).map_err(err)?;

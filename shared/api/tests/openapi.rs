@@ -29,6 +29,19 @@ fn every_route_is_documented() {
         "POST /v1/products/{id}/list",
         "POST /v1/products/{id}/delist",
         "GET /v1/catalogue",
+        "POST /v1/applicant/login",
+        "POST /v1/applicant/phone",
+        "GET /v1/loan-codes/{scene}",
+        "POST /v1/applicant/demands",
+        "GET /v1/applicant/demands",
+        "GET /v1/applicant/demands/{id}",
+        "POST /v1/desk/loan-codes",
+        "GET /v1/desk/loan-codes",
+        "GET /v1/desk/demands",
+        "GET /v1/desk/demands/{id}",
+        "POST /v1/desk/demands/{id}/claim",
+        "POST /v1/desk/demands/{id}/progress",
+        "POST /v1/desk/demands/{id}/release",
     ]
     .into_iter()
     .map(str::to_owned)
