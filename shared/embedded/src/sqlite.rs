@@ -2,7 +2,7 @@
 //! used from blocking threads so the async runtime never waits on disk or locks.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use puhui_ports::{PortError, PortResult};
@@ -11,9 +11,35 @@ use rusqlite::{Connection, ErrorCode};
 /// How long a writer waits for another connection's write transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One connection behind a mutex (`rusqlite::Connection` is `Send` but not `Sync`).
+/// One connection behind a mutex (`rusqlite::Connection` is `Send` but not `Sync`), and the
+/// handle that keeps its checkpointer running (dropping the last clone stops it).
 #[derive(Clone)]
-pub(crate) struct Db(Arc<Mutex<Connection>>);
+pub(crate) struct Db {
+    conn: Arc<Mutex<Connection>>,
+    _checkpointer: Arc<mpsc::Sender<()>>,
+}
+
+/// How often the background checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Starts a thread with its own connection that checkpoints the WAL passively (never blocking
+/// readers or writers) until the returned sender is dropped.
+fn spawn_checkpointer(path: &Path) -> PortResult<mpsc::Sender<()>> {
+    let conn = Connection::open(path).map_err(db_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(CHECKPOINT_EVERY) {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "checkpoint skipped");
+                }
+            }
+        })
+        .map_err(|e| PortError::Backend(format!("cannot start the checkpointer: {e}")))?;
+    Ok(tx)
+}
 
 impl Db {
     /// Opens (creating if needed) the file and applies `schema`.
@@ -30,8 +56,17 @@ impl Db {
         // In WAL mode NORMAL is durable against application crashes, which is what a local backend needs.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
+        // Checkpoints (copying the WAL back and syncing the file) would otherwise run inside
+        // whichever commit crosses the threshold, adding a disk sync to that request; a
+        // background thread does them instead.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db_err)?;
         conn.execute_batch(schema).map_err(db_err)?;
-        Ok(Db(Arc::new(Mutex::new(conn))))
+        let stop = spawn_checkpointer(path)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+            _checkpointer: Arc::new(stop),
+        })
     }
 
     /// Runs `f` with the connection on the calling thread (setup, outside the async paths).
@@ -39,7 +74,7 @@ impl Db {
         &self,
         f: impl FnOnce(&mut Connection) -> PortResult<T>,
     ) -> PortResult<T> {
-        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        f(&mut self.conn.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Runs `f` with the connection on a blocking thread.
@@ -48,7 +83,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> PortResult<T> + Send + 'static,
     {
-        let conn = self.0.clone();
+        let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock dropped its transaction, which rolled back: the
             // connection is still consistent, so a poisoned lock is safe to reuse.

@@ -84,8 +84,11 @@ impl LoanCodeService {
                 _ => Some(own.clone()),
             }
         };
+        let now = self.ports.clock.now();
+        // Default the start before checking, so an end already in the past is refused.
         let draft = LoanCodeDraft {
             bank_id: bank.clone(),
+            valid_from: Some(draft.valid_from.unwrap_or(now)),
             ..draft
         };
         draft.check()?;
@@ -99,7 +102,6 @@ impl LoanCodeService {
                 ));
             }
         }
-        let now = self.ports.clock.now();
         let id = match draft.id.clone() {
             Some(id) => id,
             None => LoanCodeId::parse(&format!("L{}", self.ports.ids.ulid()))
