@@ -8,7 +8,7 @@ CARGO ?= cargo
 # Tools installed into the repository's own virtualenv; the stamp changes when the pins do.
 TOOLS := $(VENV)/.tools-$(shell cksum < tests/requirements.txt | cut -d' ' -f1)
 
-.PHONY: demo serve test lint unit fuzz-api cfn-lint tools local-bins clean bench-coldstart
+.PHONY: demo serve test lint unit fuzz-api cfn-lint tools local-bins clean bench-coldstart bench-flow
 
 demo: local-bins
 	target/debug/samplekit demo --runner target/debug/puhui-local
@@ -37,10 +37,12 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Unit, conformance (embedded and AWS adapters) and end-to-end tests, with a local AWS-API
-# server (moto) started for the run and stopped after it. The end-to-end test runs the Lambda
-# under `cargo lambda watch`, so the function binary is built first.
+# server (moto) started for the run and stopped after it. The end-to-end test runs every Lambda
+# under `cargo lambda watch`, so the function binaries are built first.
+FUNCTIONS := product-listing scan-submit bank-desk demand-dispatch notify reminders outbox-relay
+
 unit: tools
-	$(CARGO) build -p product-listing -p puhui-runner -p puhui-samplekit
+	$(CARGO) build $(addprefix -p ,$(FUNCTIONS)) -p puhui-runner -p puhui-samplekit
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tests/scripts/with-moto.sh $(CARGO) test --workspace --no-fail-fast
 
 # Generated requests against the OpenAPI contract on the local runner: no input may cause a 5xx.
@@ -58,3 +60,7 @@ clean:
 bench-coldstart: tools
 	$(VENV)/bin/cargo-lambda lambda build --release --compiler cargo -p product-listing
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tests/scripts/with-moto.sh $(VENV)/bin/python samplekit/bench/coldstart.py --runs 30
+
+# In-process latency of submit → dispatched offers on the embedded backend (10,000 demands).
+bench-flow:
+	$(CARGO) bench -p puhui-services --bench financing_flow

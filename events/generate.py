@@ -1,23 +1,34 @@
 #!/usr/bin/env python3
-"""Writes the product-listing fixtures: API Gateway HTTP API (payload format 2.0) request
-events, as Lambda receives them, for `cargo lambda invoke --data-file`.
+"""Writes the event fixtures of every function, as Lambda receives them, for
+`cargo lambda invoke --data-file`, and each directory's `expected.json`:
 
-    python3 events/generate.py          # from the repository root; rewrites events/product-listing/*.json
+- product-listing/, scan-submit/, bank-desk/: API Gateway HTTP API (payload format 2.0)
+  requests; expected.json maps fixture -> HTTP status.
+- demand-dispatch/, notify/: SQS batches; expected.json maps fixture ->
+  {"batchItemFailures": [message ids the function must report as failed]}.
+- reminders/, outbox-relay/: EventBridge scheduled events; expected.json maps fixture -> the
+  function's JSON answer on a table with nothing due.
+
+    python3 events/generate.py          # from the repository root; rewrites events/*/*.json
 
 Standard library only; the output is deterministic, so re-running it changes nothing unless
-this script changed. `expected.json` (fixture -> expected status) is not written here.
+this script changed.
 """
 
 import base64
 import copy
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "product-listing"
+EVENTS = Path(__file__).resolve().parent
 
 ACCOUNT_ID = "123456789012"
 API_ID = "puhuiapi01"
-DOMAIN = f"{API_ID}.execute-api.cn-north-1.amazonaws.com.cn"
+REGION = "cn-north-1"
+PARTITION = "aws-cn"
+DOMAIN = f"{API_ID}.execute-api.{REGION}.amazonaws.com.cn"
 SOURCE_IP = "203.0.113.10"  # documentation range (RFC 5737)
 USER_AGENT = "curl/8.5.0"
 TIME = "23/Nov/2025:01:00:00 +0000"
@@ -57,10 +68,12 @@ def compact(value):
 
 
 def event(n, method, route, path, *, query=None, path_params=None, body=None, body_bytes=None,
-          headers=None, claims=CLAIMS):
+          headers=None, claims=CLAIMS, route_method=None):
     """One request event. `route` is the API route (`/v1/products/{id}`), `path` the actual
     path. `body` is text; `body_bytes` arbitrary bytes (sent base64-encoded). `claims=None`
-    leaves out the authorizer (a public route, or a request no authorizer has seen)."""
+    leaves out the authorizer (a public route, or a request no authorizer has seen).
+    `route_method` is the route's method when it differs from the request's (`ANY` routes)."""
+    route_key = f"{route_method or method} {route}"
     query = query or {}
     raw_query = "&".join(f"{k}={v}" for k, v in query.items())
     h = {
@@ -90,7 +103,7 @@ def event(n, method, route, path, *, query=None, path_params=None, body=None, bo
             "userAgent": USER_AGENT,
         },
         "requestId": f"Pu{n:02d}hFixtureId=",
-        "routeKey": f"{method} {route}",
+        "routeKey": route_key,
         "stage": "$default",
         "time": TIME,
         "timeEpoch": TIME_EPOCH_MS + n,
@@ -99,7 +112,7 @@ def event(n, method, route, path, *, query=None, path_params=None, body=None, bo
         request_context["authorizer"] = {"jwt": {"claims": dict(claims), "scopes": None}}
     ev = {
         "version": "2.0",
-        "routeKey": f"{method} {route}",
+        "routeKey": route_key,
         "rawPath": path,
         "rawQueryString": raw_query,
         "headers": dict(sorted(h.items())),
@@ -125,7 +138,8 @@ def product_with(**changes):
     return p
 
 
-def fixtures():
+def product_listing():
+    """product-listing: bank routes behind `BankJwt` (claims above) and the public catalogue."""
     create = ("POST", "/v1/products", "/v1/products")
     one = lambda pid: ("/v1/products/{id}", f"/v1/products/{pid}", {"id": pid})  # noqa: E731
 
@@ -139,34 +153,307 @@ def fixtures():
     oversized_product = product_with(description="x" * 80_000)
 
     return {
-        "create.json": event(1, *create, body=compact(PRODUCT), headers={"idempotency-key": "demo-create-1"}),
-        "list-own.json": event(2, "GET", "/v1/products", "/v1/products", query={"limit": "10"}),
-        "get-unknown.json": get_unknown,
-        "catalogue.json": event(
+        "create.json": (201, event(1, *create, body=compact(PRODUCT), headers={"idempotency-key": "demo-create-1"})),
+        "list-own.json": (200, event(2, "GET", "/v1/products", "/v1/products", query={"limit": "10"})),
+        "get-unknown.json": (404, get_unknown),
+        "catalogue.json": (200, event(
             4, "GET", "/v1/catalogue", "/v1/catalogue",
             query={"region": "330203", "amount": "50000000", "term": "12"}, claims=None,
-        ),
-        "bad-json.json": event(5, *create, body='{"name": "x",'),
-        "unknown-field.json": event(6, *create, body=compact(product_with(colour="red"))),
-        "invalid-uscc-like-values.json": event(
+        )),
+        "bad-json.json": (400, event(5, *create, body='{"name": "x",')),
+        "unknown-field.json": (422, event(6, *create, body=compact(product_with(colour="red")))),
+        "invalid-uscc-like-values.json": (422, event(
             7, *create, body=compact(product_with(amount={"min": 500, "max": 100}, regions=["33020"])),
-        ),
-        "bad-path-id.json": bad_path_id,
-        "no-auth.json": event(9, *create, body=compact(PRODUCT), claims=None),
-        "wrong-role.json": event(10, *create, body=compact(PRODUCT), claims={**CLAIMS, "roles": "[loan_officer]"}),
-        "non-utf8-body.json": event(
+        )),
+        "bad-path-id.json": (400, bad_path_id),
+        "no-auth.json": (401, event(9, *create, body=compact(PRODUCT), claims=None)),
+        "wrong-role.json": (403, event(10, *create, body=compact(PRODUCT), claims={**CLAIMS, "roles": "[loan_officer]"})),
+        "non-utf8-body.json": (400, event(
             11, *create, body_bytes=bytes.fromhex("7B 22 6E 61 6D 65 22 3A 22 FF FE 22 7D"),
-        ),
-        "oversized.json": event(12, *create, body=compact(oversized_product)),
-        "update-without-if-match.json": update,
+        )),
+        "oversized.json": (413, event(12, *create, body=compact(oversized_product))),
+        "update-without-if-match.json": (428, update),
     }
 
 
+# ---------------------------------------------------------------------------------- scan-submit
+
+# The bytes of the non-UTF-8 fixtures: `{"name":"` then FF FE (never valid UTF-8) then `"}`.
+NON_UTF8 = bytes.fromhex("7B 22 6E 61 6D 65 22 3A 22 FF FE 22 7D")
+
+SUBMISSION = {
+    "loan_code": "nbcb-yz-2026",
+    "uscc": "91330205Y2BJ5C6354",  # check characters valid (samplekit firms --seed 2026)
+    "firm_name": "宁波甬江精密机械有限公司",
+    "applicant_role": "legal_representative",
+    "amount": 50000000,
+    "term_months": 12,
+    "purpose": "采购原材料 raw materials",
+    "collateral": False,
+    "consent": {"accepted": True, "text_version": "auth-v3", "accepted_at": "2025-11-23T00:59:00Z"},
+}
+
+
+def b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def forged_session():
+    """An applicant session of the right shape (HS256, iss/aud of scan-submit, far expiry)
+    signed with a key no deployment uses: its signature must not verify."""
+    header = b64url(compact({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64url(compact({
+        "iss": "puhui-scan-submit", "aud": "puhui-applicants", "sub": "forged-applicant",
+        "iat": 1763856000, "exp": 4102444800,
+    }).encode())
+    key = b"fixture-forgery-key-that-no-deployment-uses"
+    signature = hmac.new(key, f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{header}.{claims}.{b64url(signature)}"
+
+
+def scan_submit():
+    """scan-submit: no gateway authorizer (applicants carry the function's own HS256 session),
+    so no claims. Routes as deployed: `ANY /v1/applicant/{proxy+}`, `GET /v1/loan-codes/{scene}`.
+
+    A valid session cannot be made offline (it is signed with the deployment's secret), so every
+    applicant route here is called without one. The session is checked before the path and the
+    body, so without it those routes answer 401 whatever else is wrong; 400 and 413 are shown on
+    the routes that need no session (login, loan-code pages)."""
+
+    def applicant(n, method, rest, **kw):
+        return event(n, method, "/v1/applicant/{proxy+}", f"/v1/applicant/{rest}",
+                     path_params={"proxy": rest}, claims=None, route_method="ANY", **kw)
+
+    def loan_code(n, scene):
+        return event(n, "GET", "/v1/loan-codes/{scene}", f"/v1/loan-codes/{scene}",
+                     path_params={"scene": scene}, claims=None)
+
+    submission = compact(SUBMISSION)
+    return {
+        "loan-code-unknown.json": (404, loan_code(101, "nbcb-no-such-code")),
+        "loan-code-bad-scene.json": (400, loan_code(102, "x" * 40)),
+        "login-bad-code.json": (422, applicant(103, "POST", "login", body=compact({"code": "nope"}))),
+        "login-unknown-field.json": (422, applicant(
+            104, "POST", "login", body=compact({"code": "nope", "openid": "o-forged"}))),
+        "login-bad-json.json": (400, applicant(105, "POST", "login", body='{"code": "nope",')),
+        "login-non-utf8-body.json": (400, applicant(106, "POST", "login", body_bytes=NON_UTF8)),
+        "login-oversized.json": (413, applicant(107, "POST", "login", body=compact({"code": "x" * 80_000}))),
+        "submit-no-session.json": (401, applicant(
+            108, "POST", "demands", body=submission, headers={"idempotency-key": "fixture-submit-1"})),
+        "submit-forged-session.json": (401, applicant(
+            109, "POST", "demands", body=submission,
+            headers={"authorization": f"Bearer {forged_session()}"})),
+        "submit-non-utf8-no-session.json": (401, applicant(110, "POST", "demands", body_bytes=NON_UTF8)),
+        "submit-oversized-no-session.json": (401, applicant(
+            111, "POST", "demands", body=compact({**SUBMISSION, "purpose": "x" * 80_000}))),
+        "demands-no-session.json": (401, applicant(112, "GET", "demands", query={"limit": "10"})),
+        "demand-bad-id-no-session.json": (401, applicant(113, "GET", "demands/not-a-ulid")),
+        "phone-no-session.json": (401, applicant(
+            114, "POST", "phone", body=compact({"code": "dev-phone:86-13812345678"}))),
+        "unknown-route.json": (404, applicant(115, "GET", "profile")),
+        "wrong-method.json": (405, applicant(116, "DELETE", "demands")),
+    }
+
+
+# ---------------------------------------------------------------------------------- bank-desk
+
+OFFICER = {**CLAIMS, "roles": "[loan_officer]"}
+ADMIN = CLAIMS  # product_admin of nbcb
+
+
+def bank_desk():
+    """bank-desk: `ANY /v1/desk/{proxy+}` behind `BankJwt`; claims as the authorizer passes them
+    on (a loan officer of nbcb unless noted). Nothing here needs data in the table: unknown
+    demands answer 404, and the loan code is created without a scene (one is generated), so
+    every fixture answers the same however often it runs."""
+
+    def desk(n, method, rest, claims=OFFICER, **kw):
+        return event(n, method, "/v1/desk/{proxy+}", f"/v1/desk/{rest}",
+                     path_params={"proxy": rest}, claims=claims, route_method="ANY", **kw)
+
+    demand = f"demands/{UNKNOWN_ID}"
+    return {
+        "list.json": (200, desk(201, "GET", "demands", query={"state": "open", "limit": "10"})),
+        "create-code.json": (201, desk(202, "POST", "loan-codes", claims=ADMIN, body=compact(
+            {"branch": "鄞州支行 Yinzhou", "campaign": "2026 冬季普惠"}))),
+        "list-codes.json": (200, desk(203, "GET", "loan-codes", claims=ADMIN, query={"limit": "10"})),
+        "claim-no-auth.json": (401, desk(204, "POST", f"{demand}/claim", claims=None)),
+        "foreign-audience.json": (401, desk(205, "GET", "demands", claims={**OFFICER, "aud": "puhui-applicants"})),
+        "list-wrong-role.json": (403, desk(206, "GET", "demands", claims=ADMIN)),
+        "create-code-wrong-role.json": (403, desk(207, "POST", "loan-codes", body=compact({"campaign": "x"}))),
+        "create-code-other-bank.json": (403, desk(
+            208, "POST", "loan-codes", claims=ADMIN, body=compact({"bank_id": "hzbank", "campaign": "x"}))),
+        "get-bad-id.json": (400, desk(209, "GET", "demands/not-a-ulid")),
+        "claim-bad-id.json": (400, desk(210, "POST", "demands/not-a-ulid/claim")),
+        "get-unknown.json": (404, desk(211, "GET", demand)),
+        "claim-unknown.json": (404, desk(212, "POST", f"{demand}/claim")),
+        "progress-unknown.json": (404, desk(213, "POST", f"{demand}/progress", body=compact({"stage": "contacted"}))),
+        "release-unknown.json": (404, desk(214, "POST", f"{demand}/release")),
+        "list-bad-state.json": (422, desk(215, "GET", "demands", query={"state": "bogus"})),
+        "create-code-bad-scene.json": (422, desk(
+            216, "POST", "loan-codes", claims=ADMIN, body=compact({"id": "bad scene!", "campaign": "x"}))),
+        "progress-unknown-field.json": (422, desk(
+            217, "POST", f"{demand}/progress", body=compact({"stage": "contacted", "colour": "red"}))),
+        "progress-bad-json.json": (400, desk(218, "POST", f"{demand}/progress", body='{"stage": ')),
+        "progress-non-utf8-body.json": (400, desk(219, "POST", f"{demand}/progress", body_bytes=NON_UTF8)),
+        "create-code-oversized.json": (413, desk(
+            220, "POST", "loan-codes", claims=ADMIN, body=compact({"campaign": "x" * 80_000}))),
+        "unknown-route.json": (404, desk(221, "GET", "profile")),
+        "wrong-method.json": (405, desk(222, "DELETE", "loan-codes", claims=ADMIN)),
+    }
+
+
+# ---------------------------------------------------------------------------------- SQS consumers
+
+def sqs_record(message_id, body, queue, n):
+    """One SQS record as the event source mapping delivers it (first receive)."""
+    sent = TIME_EPOCH_MS + n
+    return {
+        "messageId": message_id,
+        "receiptHandle": "AQEB" + base64.b64encode(hashlib.sha256(message_id.encode()).digest()).decode("ascii"),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(sent),
+            "SenderId": "AROAFIXTUREFIXTUREFIX:puhui",
+            "ApproximateFirstReceiveTimestamp": str(sent + 5),
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode("utf-8")).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT_ID}:{queue}",
+        "awsRegion": REGION,
+    }
+
+
+def sqs_batch(queue, n, records):
+    """An SQS event of `records` (message id, body), as one invocation of the consumer."""
+    return {"Records": [sqs_record(mid, body, queue, n + i) for i, (mid, body) in enumerate(records)]}
+
+
+POISON = "demand 01JD0000000000000000000000 submitted"  # plain text: no JSON parser accepts it
+
+
+def failures(*ids):
+    return {"batchItemFailures": list(ids)}
+
+
+def demand_dispatch():
+    """demand-dispatch: records of the demand-submitted queue, `{"demand_id": "<ULID>"}`. None
+    can succeed without a submitted demand in the table, so each must be reported failed (and,
+    after five receives, end in the dead-letter queue)."""
+    q = "puhui-demand-submitted"
+    unknown = compact({"demand_id": UNKNOWN_ID})
+    return {
+        "poison.json": (failures("m-poison"), sqs_batch(q, 301, [("m-poison", POISON)])),
+        "unknown-demand.json": (failures("m-unknown-demand"), sqs_batch(q, 302, [("m-unknown-demand", unknown)])),
+        "bad-demand-id.json": (failures("m-bad-demand-id"), sqs_batch(
+            q, 303, [("m-bad-demand-id", compact({"demand_id": "not-a-ulid"}))])),
+        "unknown-field.json": (failures("m-unknown-field"), sqs_batch(
+            q, 304, [("m-unknown-field", compact({"demand_id": UNKNOWN_ID, "priority": "high"}))])),
+        "batch.json": (failures("m-batch-poison", "m-batch-unknown"), sqs_batch(
+            q, 305, [("m-batch-poison", POISON), ("m-batch-unknown", unknown)])),
+    }
+
+
+def notification(key, recipient, template, params, text):
+    return compact({"key": key, "recipient": recipient, "template": template, "params": params, "text": text})
+
+
+SMS_RECEIVED = notification(
+    f"received:{UNKNOWN_ID}",
+    {"channel": "sms", "phone": "13812345678"},
+    "demand_received",
+    {"demand_id": UNKNOWN_ID, "firm_name": "宁波甬江精密机械有限公司", "amount": 50000000,
+     "term_months": 12, "offered_banks": 2},
+    "【普惠金融】宁波甬江精密机械有限公司的融资需求（¥500000，12个月）已受理，已推送给2家银行，银行将尽快与您联系。",
+)
+
+WEBHOOK_OFFERED = notification(
+    f"offered:{UNKNOWN_ID}:nbcb",
+    {"channel": "bank_webhook", "bank_id": "nbcb"},
+    "offered",
+    {"demand_id": UNKNOWN_ID, "firm_name": "宁波甬江精密机械有限公司", "amount": 50000000,
+     "term_months": 12, "rank": 1, "products": []},
+    "新融资需求：宁波甬江精密机械有限公司，¥500000，12个月。请在1个工作日内接单。",
+)
+
+
+def notify():
+    """notify: records of the notifications queue. Well-formed notifications are delivered (with
+    `PUHUI_NOTIFIER=outbox-file`, as in the end-to-end test) and, sent again, recognised by key
+    and skipped — success both times. Unreadable records fail."""
+    q = "puhui-notifications"
+    bad_phone = notification(
+        f"claimed:{UNKNOWN_ID}:nbcb", {"channel": "sms", "phone": "12345"}, "claimed",
+        {"demand_id": UNKNOWN_ID, "bank_id": "nbcb"}, "【普惠金融】宁波银行已受理您的融资需求。",
+    )
+    batch_sms = notification(
+        f"progress:{UNKNOWN_ID}:nbcb:contacted", {"channel": "sms", "phone": "+86 138-1234-5678"}, "progress",
+        {"demand_id": UNKNOWN_ID, "bank_id": "nbcb", "bank_name": "宁波银行", "stage": "contacted"},
+        "【普惠金融】宁波银行：宁波甬江精密机械有限公司的融资需求进度更新为「已联系」。",
+    )
+    return {
+        "sms.json": (failures(), sqs_batch(q, 401, [("m-sms", SMS_RECEIVED)])),
+        "bank-webhook.json": (failures(), sqs_batch(q, 402, [("m-webhook", WEBHOOK_OFFERED)])),
+        "poison.json": (failures("m-poison"), sqs_batch(q, 403, [("m-poison", POISON)])),
+        "misrouted-demand.json": (failures("m-misrouted-demand"), sqs_batch(
+            q, 404, [("m-misrouted-demand", compact({"demand_id": UNKNOWN_ID}))])),
+        "bad-phone.json": (failures("m-bad-phone"), sqs_batch(q, 405, [("m-bad-phone", bad_phone)])),
+        "batch.json": (failures("m-batch-poison", "m-batch-bad-phone"), sqs_batch(
+            q, 406, [("m-batch-sms", batch_sms), ("m-batch-poison", POISON), ("m-batch-bad-phone", bad_phone)])),
+    }
+
+
+# ---------------------------------------------------------------------------------- schedules
+
+def scheduled(rule, n):
+    """An EventBridge rule's scheduled event (the functions ignore its content)."""
+    return {
+        "version": "0",
+        "id": f"5ced0000-0000-4000-8000-{n:012d}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": "2025-11-23T01:00:00Z",
+        "region": REGION,
+        "resources": [f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:rule/{rule}"],
+        "detail": {},
+    }
+
+
+def reminders():
+    return {"scheduled.json": ({"reminded": 0, "released": 0, "skipped": 0}, scheduled("puhui-reminders", 501))}
+
+
+def outbox_relay():
+    return {"scheduled.json": ({"flushed": 0}, scheduled("puhui-outbox-relay", 601))}
+
+
+FUNCTIONS = {
+    "product-listing": product_listing,
+    "scan-submit": scan_submit,
+    "bank-desk": bank_desk,
+    "demand-dispatch": demand_dispatch,
+    "notify": notify,
+    "reminders": reminders,
+    "outbox-relay": outbox_relay,
+}
+
+
+def write_json(path, value):
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def main():
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, ev in fixtures().items():
-        (OUT / name).write_text(json.dumps(ev, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {OUT.name}/{name}")
+    for function, build in FUNCTIONS.items():
+        out = EVENTS / function
+        out.mkdir(parents=True, exist_ok=True)
+        fixtures = build()
+        for name, (_, ev) in fixtures.items():
+            write_json(out / name, ev)
+        write_json(out / "expected.json", {name: expected for name, (expected, _) in fixtures.items()})
+        print(f"wrote {function}/: {len(fixtures)} fixtures and expected.json")
 
 
 if __name__ == "__main__":
