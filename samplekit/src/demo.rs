@@ -28,6 +28,8 @@ pub struct Answer {
 /// An HTTP client for one Puhui deployment.
 pub struct Api {
     base: String,
+    /// Path prefixes served elsewhere (one function URL per Lambda), longest first.
+    routes: Vec<(String, String)>,
     http: Client,
 }
 
@@ -36,8 +38,24 @@ impl Api {
     pub fn new(base: &str) -> Self {
         Api {
             base: base.trim_end_matches('/').to_owned(),
+            routes: vec![],
             http: Client::new(),
         }
+    }
+
+    /// Sends paths starting with `prefix` to `base` instead (e.g. each Lambda's function URL).
+    pub fn route(mut self, prefix: &str, base: &str) -> Self {
+        self.routes
+            .push((prefix.to_owned(), base.trim_end_matches('/').to_owned()));
+        self.routes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        self
+    }
+
+    fn base_for(&self, path: &str) -> &str {
+        self.routes
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .map_or(self.base.as_str(), |(_, base)| base.as_str())
     }
 
     /// Sends a request; `token` adds a bearer header, `headers` any others.
@@ -51,7 +69,7 @@ impl Api {
     ) -> Result<Answer, DemoError> {
         let mut req = self
             .http
-            .request(method.clone(), format!("{}{path}", self.base));
+            .request(method.clone(), format!("{}{path}", self.base_for(path)));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -610,7 +628,8 @@ pub async fn financing_story(
 
     next("demand-dispatch matches it to the catalogue and offers it to banks");
     let mut view = Value::Null;
-    for _ in 0..100 {
+    // Up to 30 s: under the Lambda emulator each consumer invocation starts a process.
+    for _ in 0..300 {
         let got = api
             .call(
                 Method::GET,
@@ -743,7 +762,7 @@ pub async fn financing_story(
         // received + offers + 3 claims + 3 progress steps, delivered by the notify consumer.
         let want = 1 + view["offered_banks"].as_u64().unwrap_or(0) as usize + 3 + 3;
         let mut sent = vec![];
-        for _ in 0..100 {
+        for _ in 0..300 {
             sent = puhui_outbound::notify::read_outbox(outbox);
             if sent.len() >= want {
                 break;

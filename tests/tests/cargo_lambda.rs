@@ -1,7 +1,14 @@
-//! End to end on the AWS adapter: product-listing runs under `cargo lambda watch`, talks to
-//! DynamoDB on a local AWS-API server (moto) through the AWS SDK, and is driven over HTTP by the
-//! same walk-through the demo uses; then every committed event fixture is invoked with
-//! `cargo lambda invoke` and must answer its expected status.
+//! End to end on the AWS adapter: every function runs under `cargo lambda watch` and talks to
+//! DynamoDB and SQS on a local AWS-API server (moto) through the AWS SDK.
+//!
+//! - product-listing is driven over HTTP by the demo's walk-through;
+//! - the financing story runs across scan-submit, bank-desk and product-listing (each on its
+//!   own function URL), while a pump plays Lambda's SQS event source mapping: it receives from
+//!   the queues, invokes demand-dispatch and notify with the batch, and deletes what they did
+//!   not report as failed; notify delivers through the real HTTP adapters to a local SMS
+//!   gateway and webhook receiver, whose requests are checked (signature, raw phone);
+//! - every committed event fixture is invoked with `cargo lambda invoke` and must answer as
+//!   its directory's `expected.json` says.
 //!
 //! Run through `make test` (or `tests/scripts/with-moto.sh cargo test -p puhui-tests`), which
 //! starts moto and puts cargo-lambda on the PATH.
@@ -9,8 +16,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use puhui_ports::Queue;
 use puhui_samplekit::demo::{self, Api};
 use puhui_samplekit::tokens::DevIssuer;
 use serde_json::Value;
@@ -49,48 +58,253 @@ impl Drop for Emulator {
     }
 }
 
-async fn provision_table(endpoint: &str, name: &str) {
-    let backend = puhui_aws::provision::backend_for(endpoint).await;
-    puhui_aws::provision::ensure_table(backend.dynamodb(), name)
-        .await
-        .unwrap();
+/// The functions the emulator serves, as named by their crates.
+const FUNCTIONS: [&str; 7] = [
+    "product-listing",
+    "scan-submit",
+    "bank-desk",
+    "demand-dispatch",
+    "notify",
+    "reminders",
+    "outbox-relay",
+];
+
+const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
+const SMS_SECRET: &str = "e2e-sms-secret";
+
+/// What the local SMS gateway and bank webhook endpoints received: (path, signature, body).
+type Received = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+async fn start_receiver() -> (String, Received) {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, Uri};
+    let received: Received = Arc::default();
+    async fn record(
+        State(r): State<Received>,
+        uri: Uri,
+        headers: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> &'static str {
+        let sig = headers
+            .get("x-puhui-signature")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let secret = if uri.path() == "/sms" {
+            SMS_SECRET
+        } else {
+            WEBHOOK_SECRET
+        };
+        assert!(
+            puhui_outbound::verify(secret.as_bytes(), &body, &sig),
+            "bad signature on {uri}"
+        );
+        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        r.lock().unwrap().push((uri.path().to_owned(), sig, value));
+        "ok"
+    }
+    let app = axum::Router::new()
+        .fallback(axum::routing::post(record))
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    (url, received)
 }
 
-async fn wait_until_up(api: &Api) {
-    // The first request may wait for cargo-lambda to build and start the function.
-    for _ in 0..600 {
-        if let Ok(a) = api
-            .call(reqwest::Method::GET, "/v1/catalogue", None, &[], None)
-            .await
-            && a.status.as_u16() == 200
+/// Invokes a function through the emulator with a JSON payload; returns its JSON answer.
+async fn invoke(port: u16, function: &str, payload_file: &Path) -> Result<Value, String> {
+    let out = Command::new(cargo_lambda())
+        .args([
+            "lambda",
+            "invoke",
+            function,
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+        ])
+        .arg("--data-file")
+        .arg(payload_file)
+        .current_dir(repo_root())
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).map_err(|_| {
+        format!(
+            "{function}: {} {}",
+            stdout.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })
+}
+
+/// One SQS batch as Lambda's event source mapping delivers it.
+fn sqs_event(messages: &[puhui_ports::ReceivedMessage]) -> Value {
+    serde_json::json!({"Records": messages.iter().map(|m| serde_json::json!({
+        "messageId": m.id, "receiptHandle": m.receipt, "body": m.body,
+        "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:e2e", "awsRegion": "us-east-1"
+    })).collect::<Vec<_>>()})
+}
+
+/// Plays the SQS event source mapping for `function` until the process ends.
+async fn pump(port: u16, queue: Arc<dyn Queue>, function: &'static str, work: PathBuf) {
+    let file = work.join(format!("{function}-batch.json"));
+    loop {
+        let batch = match queue.receive(10, Duration::from_secs(60)).await {
+            Ok(b) if !b.is_empty() => b,
+            _ => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        std::fs::write(&file, sqs_event(&batch).to_string()).unwrap();
+        let answer = invoke(port, function, &file).await.unwrap_or_else(|e| {
+            panic!("{function} failed on its batch: {e}");
+        });
+        let failed: Vec<&str> = answer["batchItemFailures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["itemIdentifier"].as_str())
+            .collect();
+        for m in &batch {
+            if !failed.contains(&m.id.as_str()) {
+                queue.delete(&m.receipt).await.unwrap();
+            }
+        }
+    }
+}
+
+async fn wait_until_up(api: &Api, path: &str, want: u16) {
+    // The first request may wait for cargo-lambda to build and start the function; the env
+    // file is also only parsed then, so a bad one shows up here.
+    for _ in 0..300 {
+        if let Ok(a) = api.call(reqwest::Method::GET, path, None, &[], None).await
+            && a.status.as_u16() == want
         {
             return;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    panic!("product-listing did not answer under cargo lambda watch");
+    panic!("{path} did not answer {want} under cargo lambda watch");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn product_listing_under_cargo_lambda_on_the_aws_adapter() {
+/// Every fixture in `events/<function>/` answers as `expected.json` says: a number is the HTTP
+/// status; `{"batchItemFailures": [ids]}` the message ids reported failed; any other object
+/// must be contained in the answer.
+async fn check_fixtures(port: u16) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for function in FUNCTIONS {
+        let dir = repo_root().join("events").join(function);
+        let expected: serde_json::Map<String, Value> = serde_json::from_slice(
+            &std::fs::read(dir.join("expected.json")).unwrap_or_else(|e| {
+                panic!("events/{function}/expected.json: {e}");
+            }),
+        )
+        .unwrap();
+        assert!(!expected.is_empty(), "events/{function} has no cases");
+        for (file, want) in &expected {
+            let got = match invoke(port, function, &dir.join(file)).await {
+                Ok(v) => v,
+                Err(e) => {
+                    wrong.push(format!("{function}/{file}: {e}"));
+                    continue;
+                }
+            };
+            let ok = match want {
+                Value::Number(n) => got["statusCode"].as_u64() == n.as_u64(),
+                Value::Object(o) if o.contains_key("batchItemFailures") => {
+                    let ids = |v: &Value| {
+                        let mut ids: Vec<String> = v
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|x| {
+                                x.as_str()
+                                    .or_else(|| x["itemIdentifier"].as_str())
+                                    .unwrap_or_default()
+                                    .to_owned()
+                            })
+                            .collect();
+                        ids.sort();
+                        ids
+                    };
+                    ids(&o["batchItemFailures"]) == ids(&got["batchItemFailures"])
+                }
+                Value::Object(o) => o.iter().all(|(k, v)| &got[k] == v),
+                _ => false,
+            };
+            if !ok {
+                wrong.push(format!("{function}/{file}: expected {want}, got {got}"));
+            }
+        }
+    }
+    wrong
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
     let endpoint = std::env::var("PUHUI_TEST_AWS_ENDPOINT").expect(
         "PUHUI_TEST_AWS_ENDPOINT is unset: run through tests/scripts/with-moto.sh (make test does)",
     );
-    let table = format!("puhui-e2e-{}", ulid::Ulid::new().to_string().to_lowercase());
-    provision_table(&endpoint, &table).await;
+    let run = ulid::Ulid::new().to_string().to_lowercase();
+    let backend = puhui_aws::provision::backend_for(&endpoint).await;
+    let table = format!("puhui-e2e-{run}");
+    puhui_aws::provision::ensure_table(backend.dynamodb(), &table)
+        .await
+        .unwrap();
+    let mut queues = Vec::new();
+    for name in ["demand", "notify"] {
+        let dlq = puhui_aws::provision::ensure_queue(
+            backend.sqs(),
+            &format!("e2e-{name}-dlq-{run}"),
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+        let arn = puhui_aws::provision::queue_arn(backend.sqs(), &dlq)
+            .await
+            .unwrap();
+        let url = puhui_aws::provision::ensure_queue(
+            backend.sqs(),
+            &format!("e2e-{name}-{run}"),
+            false,
+            Some((&arn, 5)),
+        )
+        .await
+        .unwrap();
+        queues.push(url);
+    }
+    let (receiver, received) = start_receiver().await;
 
-    let work = std::env::temp_dir().join(format!("puhui-e2e-{}", ulid::Ulid::new()));
+    let work = std::env::temp_dir().join(format!("puhui-e2e-{run}"));
     std::fs::create_dir_all(&work).unwrap();
     let issuer = DevIssuer::generate().unwrap();
     let jwks = work.join("jwks.json");
     std::fs::write(&jwks, issuer.jwks_json()).unwrap();
     let env_file = work.join("function.env");
+    let banks: Vec<String> = puhui_samplekit::data::BANKS
+        .iter()
+        .map(|b| format!("\"{}\":\"{receiver}/webhook/{}\"", b.id, b.id))
+        .collect();
     std::fs::write(
         &env_file,
         format!(
             "PUHUI_TABLE={table}\nAWS_ENDPOINT_URL={endpoint}\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n\
-             AWS_REGION=us-east-1\nPUHUI_JWKS_PATH={}\nRUST_LOG=warn\n",
-            jwks.display()
+             AWS_REGION=us-east-1\nPUHUI_JWKS_PATH={}\nRUST_LOG=warn\n\
+             PUHUI_DEMAND_QUEUE_URL={}\nPUHUI_NOTIFY_QUEUE_URL={}\n\
+             PUHUI_SESSION_SECRET=e2e-session-secret-at-least-32-bytes-long\nPUHUI_WECHAT=dev\n\
+             PUHUI_NOTIFIER=http\nPUHUI_SMS_GATEWAY_URL={receiver}/sms\nPUHUI_SMS_GATEWAY_SECRET={SMS_SECRET}\n\
+             PUHUI_BANK_WEBHOOKS='{{{}}}'\nPUHUI_WEBHOOK_SECRET={WEBHOOK_SECRET}\n",
+            jwks.display(),
+            queues[0],
+            queues[1],
+            banks.join(",")
         ),
     )
     .unwrap();
@@ -115,49 +329,80 @@ async fn product_listing_under_cargo_lambda_on_the_aws_adapter() {
         .spawn()
         .expect("cannot start cargo-lambda (make tools installs it)");
     let _emulator = Emulator(child);
+    let url = |f: &str| format!("http://127.0.0.1:{port}/lambda-url/{f}");
 
-    // HTTP through the emulator's function URL, on DynamoDB through the SDK.
-    let api = Api::new(&format!(
-        "http://127.0.0.1:{port}/lambda-url/product-listing"
-    ));
-    wait_until_up(&api).await;
-    assert_eq!(demo::seed(&api, &issuer, 11).await.unwrap(), 12);
-    demo::walkthrough(&api, &issuer).await.unwrap();
+    // Product listing over its function URL, on DynamoDB through the SDK.
+    let products = Api::new(&url("product-listing"));
+    wait_until_up(&products, "/v1/catalogue", 200).await;
+    assert_eq!(demo::seed(&products, &issuer, 11).await.unwrap(), 12);
+    demo::walkthrough(&products, &issuer).await.unwrap();
 
-    // Every committed fixture answers its expected status.
-    let fixtures = repo_root().join("events/product-listing");
-    let expected: serde_json::Map<String, Value> =
-        serde_json::from_slice(&std::fs::read(fixtures.join("expected.json")).unwrap()).unwrap();
-    let mut wrong = Vec::new();
-    for (file, status) in &expected {
-        let out = Command::new(cargo_lambda())
-            .args([
-                "lambda",
-                "invoke",
-                "product-listing",
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-                &port.to_string(),
-            ])
-            .arg("--data-file")
-            .arg(fixtures.join(file))
-            .current_dir(repo_root())
-            .output()
-            .await
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let got = serde_json::from_str::<Value>(stdout.trim())
-            .ok()
-            .and_then(|v| v["statusCode"].as_u64());
-        if got != status.as_u64() {
-            wrong.push(format!(
-                "{file}: expected {status}, got {got:?} ({} {})",
-                stdout.trim(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+    // The financing story across the functions, with the queues pumped into the consumers.
+    let api = Api::new(&url("product-listing"))
+        .route("/v1/applicant", &url("scan-submit"))
+        .route("/v1/loan-codes", &url("scan-submit"))
+        .route("/v1/desk", &url("bank-desk"));
+    wait_until_up(&api, "/v1/loan-codes/warm-up", 404).await;
+    wait_until_up(&api, "/v1/desk/demands", 401).await;
+    let aws = puhui_aws::AwsBackend::from_config(
+        &puhui_aws::provision::sdk_config_for(&endpoint).await,
+        true,
+    );
+    let demand_q: Arc<dyn Queue> = Arc::new(aws.queue(&queues[0]));
+    let notify_q: Arc<dyn Queue> = Arc::new(aws.queue(&queues[1]));
+    let pumps = [
+        tokio::spawn(pump(port, demand_q, "demand-dispatch", work.clone())),
+        tokio::spawn(pump(port, notify_q, "notify", work.clone())),
+    ];
+    let story = demo::StoryPaths {
+        outbox: None,
+        qr_dir: None,
+    };
+    demo::financing_story(&api, &issuer, 1, story)
+        .await
+        .unwrap();
+
+    // received + 4 offers + 3 claims + 3 progress steps, delivered through the HTTP adapters.
+    let mut sent = Vec::new();
+    for _ in 0..600 {
+        sent = received.lock().unwrap().clone();
+        if sent.len() >= 11 {
+            break;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    for p in &pumps {
+        p.abort();
+    }
+    let sms: Vec<&Value> = sent
+        .iter()
+        .filter(|(path, _, _)| path == "/sms")
+        .map(|(_, _, b)| b)
+        .collect();
+    let hooks: Vec<&str> = sent
+        .iter()
+        .filter(|(path, _, _)| path.starts_with("/webhook/"))
+        .map(|(path, _, _)| path.as_str())
+        .collect();
+    assert_eq!(sms.len(), 7, "received + 3 claimed + 3 progress: {sent:?}");
+    assert!(sms.iter().all(|b| b["phone"] == "13812345678"), "{sms:?}");
+    let mut templates: Vec<&str> = sms.iter().filter_map(|b| b["template"].as_str()).collect();
+    templates.sort();
+    assert_eq!(
+        templates,
+        vec![
+            "claimed",
+            "claimed",
+            "claimed",
+            "demand_received",
+            "progress",
+            "progress",
+            "progress"
+        ]
+    );
+    assert_eq!(hooks.len(), 4, "one offer per bank: {hooks:?}");
+
+    let wrong = check_fixtures(port).await;
     assert!(
         wrong.is_empty(),
         "fixtures answered wrongly:\n{}",
