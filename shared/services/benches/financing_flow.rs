@@ -45,13 +45,7 @@ async fn main() {
         fifo: false,
     };
     let demand_q = Arc::new(
-        SqliteQueue::open(
-            dir.join("q.db"),
-            "demand-submitted",
-            config.clone(),
-            clock.clone(),
-        )
-        .unwrap(),
+        SqliteQueue::open(dir.join("q.db"), "demand-submitted", config, clock.clone()).unwrap(),
     );
     let notify_q = Arc::new(
         SqliteQueue::open(dir.join("q.db"), "notifications", config, clock.clone()).unwrap(),
