@@ -2,8 +2,10 @@
 //! notifications — all in one transaction that only a `submitted` demand can pass, so a
 //! redelivered message changes nothing.
 
+use std::sync::Arc;
+
 use puhui_domain::{
-    DemandId, DemandStatus, DivisionCode, Error, FinancingDemand, IndustryCode, Uscc,
+    DemandId, DemandStatus, DivisionCode, Error, FinancingDemand, IndustryCode, Product, Uscc,
 };
 use puhui_engines::{BankOffer, MatchRequest, match_demand};
 use puhui_ports::{Condition, Key, PortError, TxOp, Update};
@@ -25,6 +27,9 @@ pub struct DemandSubmitted {
 /// The dispatch use case.
 pub struct DispatchService {
     ports: FinancingPorts,
+    /// The catalogue as last read, kept for `config.catalogue_ttl` (a warm function serves
+    /// many demands; the catalogue changes a few times a day).
+    catalogue: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<Product>>)>>,
 }
 
 /// What a firm's profile contributes to matching: industry and indicator values, written by
@@ -49,7 +54,24 @@ async fn firm_profile(
 impl DispatchService {
     /// The service over the shared ports.
     pub fn new(ports: FinancingPorts) -> Self {
-        DispatchService { ports }
+        DispatchService {
+            ports,
+            catalogue: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Listed products, from the cache while it is fresh.
+    async fn listed(&self) -> Result<Arc<Vec<Product>>, Error> {
+        let ttl = self.ports.config.catalogue_ttl;
+        if let Some((at, products)) = &*self.catalogue.lock().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < ttl
+        {
+            return Ok(products.clone());
+        }
+        let products = Arc::new(self.ports.products.listed().await?);
+        *self.catalogue.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), products.clone()));
+        Ok(products)
     }
 
     /// Dispatches one demand; a demand already dispatched is left as it is. Returns the offers
@@ -73,8 +95,14 @@ impl DispatchService {
             indicators,
             today: puhui_domain::time::business_date(now),
         };
-        let products = self.ports.products.listed().await?;
-        let offers = match_demand(&request, &products);
+        let products = self.listed().await?;
+        // The validity window is checked again: a cached product may have expired since.
+        let current: Vec<Product> = products
+            .iter()
+            .filter(|p| p.in_catalogue(request.today))
+            .cloned()
+            .collect();
+        let offers = match_demand(&request, &current);
         let (ops, messages) = self.plan(&demand, version, &offers, now)?;
         match self.ports.outbox.commit(ops, messages).await {
             Ok(()) => {}

@@ -57,6 +57,8 @@ pub struct FinancingConfig {
     pub release_after: Duration,
     /// Display names of banks (for messages to firms); the id is used when a bank has none.
     pub bank_names: HashMap<BankId, String>,
+    /// How long demand-dispatch reuses the catalogue it read (zero: read it for every demand).
+    pub catalogue_ttl: Duration,
 }
 
 impl Default for FinancingConfig {
@@ -68,14 +70,15 @@ impl Default for FinancingConfig {
             remind_after: Duration::from_secs(24 * 3600),
             release_after: Duration::from_secs(72 * 3600),
             bank_names: HashMap::new(),
+            catalogue_ttl: Duration::from_secs(5),
         }
     }
 }
 
 impl FinancingConfig {
     /// Reads `PUHUI_DEMAND_AMOUNT_CAP_FEN`, `PUHUI_CLAIM_REMIND_AFTER_SECS`,
-    /// `PUHUI_CLAIM_RELEASE_AFTER_SECS` and `PUHUI_BANK_NAMES` (a JSON object of id → name),
-    /// with the defaults for what is unset.
+    /// `PUHUI_CLAIM_RELEASE_AFTER_SECS`, `PUHUI_CATALOGUE_CACHE_SECS` and `PUHUI_BANK_NAMES`
+    /// (a JSON object of id → name), with the defaults for what is unset.
     pub fn from_env() -> Result<Self, String> {
         let mut c = FinancingConfig::default();
         let num = |k: &str| -> Result<Option<i64>, String> {
@@ -97,6 +100,13 @@ impl FinancingConfig {
         }
         if let Some(n) = num("PUHUI_CLAIM_RELEASE_AFTER_SECS")? {
             c.release_after = Duration::from_secs(n as u64);
+        }
+        if let Ok(v) = std::env::var("PUHUI_CATALOGUE_CACHE_SECS")
+            && !v.is_empty()
+        {
+            c.catalogue_ttl = Duration::from_secs(v.parse().map_err(|_| {
+                format!("PUHUI_CATALOGUE_CACHE_SECS must be a number of seconds, got {v}")
+            })?);
         }
         if c.release_after <= c.remind_after {
             return Err("PUHUI_CLAIM_RELEASE_AFTER_SECS must exceed the reminder time".into());
