@@ -2,5 +2,6 @@
 //! clock, no randomness — so they are unit-tested and benchmarked on their own.
 
 pub mod matching;
+pub mod rules;
 
 pub use matching::{BankOffer, MatchRequest, ProductMatch, ScoreReason, match_demand};

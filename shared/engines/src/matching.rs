@@ -9,10 +9,11 @@
 //! the product (the bank checks it at review) but is reported as unverified.
 
 use chrono::NaiveDate;
-use puhui_domain::product::{EligibilityCondition, Operator};
 use puhui_domain::{BankId, DivisionCode, Fen, IndustryCode, Product, ProductId, ProductType};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::rules::condition_holds;
 
 /// Most banks one demand is offered to.
 pub const MAX_OFFERED_BANKS: usize = 10;
@@ -199,42 +200,6 @@ pub fn assess(req: &MatchRequest, p: &Product) -> Result<ProductMatch, Exclusion
         reasons,
         unverified,
     })
-}
-
-/// True if the indicator value satisfies the condition. A value of the wrong type fails.
-pub fn condition_holds(c: &EligibilityCondition, v: &Value) -> bool {
-    use Operator::*;
-    let num = |x: &Value| x.as_f64();
-    match c.operator {
-        Equal => values_equal(v, &c.value),
-        NotEqual => !values_equal(v, &c.value),
-        LessThan | LessThanInclusive | GreaterThan | GreaterThanInclusive => {
-            let (Some(a), Some(b)) = (num(v), num(&c.value)) else {
-                return false;
-            };
-            match c.operator {
-                LessThan => a < b,
-                LessThanInclusive => a <= b,
-                GreaterThan => a > b,
-                _ => a >= b,
-            }
-        }
-        In | NotIn => {
-            let listed = c
-                .value
-                .as_array()
-                .is_some_and(|l| l.iter().any(|x| values_equal(v, x)));
-            listed == (c.operator == In)
-        }
-    }
-}
-
-/// Equality that treats `2` and `2.0` alike (stored numbers may come back either way).
-fn values_equal(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
-    }
 }
 
 /// Matches a demand against the catalogue: the banks to offer it to, best first. The issuing
