@@ -1,6 +1,7 @@
 //! Puhui engines: pure functions that take domain data and return domain data — no I/O, no
 //! clock, no randomness — so they are unit-tested and benchmarked on their own.
 
+pub mod columnar;
 pub mod matching;
 pub mod rules;
 
