@@ -4,5 +4,6 @@
 pub mod columnar;
 pub mod matching;
 pub mod rules;
+pub mod scorecard;
 
 pub use matching::{BankOffer, MatchRequest, ProductMatch, ScoreReason, match_demand};
