@@ -4,6 +4,8 @@
 pub mod data;
 pub mod demo;
 pub mod qr;
+pub mod scan;
+pub mod snapshot;
 pub mod tokens;
 
 /// Why a samplekit operation failed, in words for the person running it.

@@ -154,30 +154,34 @@ impl Builder {
 }
 
 /// The leaf's bitmap over a column: the comparison where the value is present, false where null.
+/// Each column is downcast once and compared on its raw buffer (no per-row allocation).
 fn leaf_bits(leaf: &EligibilityCondition, column: &ArrayRef) -> BooleanBuffer {
     let len = column.len();
     let raw = match column.data_type() {
-        DataType::Int64 => numeric(leaf, len, |i| {
-            column.as_primitive::<Int64Type>().value(i) as f64
-        }),
-        DataType::Int32 => numeric(leaf, len, |i| {
-            column.as_primitive::<Int32Type>().value(i) as f64
-        }),
-        DataType::Float64 => numeric(leaf, len, |i| column.as_primitive::<Float64Type>().value(i)),
-        DataType::Float32 => numeric(leaf, len, |i| {
-            column.as_primitive::<Float32Type>().value(i) as f64
-        }),
-        DataType::Boolean => {
-            let values = column.as_boolean();
-            scalar(leaf, len, |i| Value::Bool(values.value(i)))
+        DataType::Int64 => {
+            let v = column.as_primitive::<Int64Type>().values();
+            numeric(leaf, len, |i| v[i] as f64)
         }
+        DataType::Int32 => {
+            let v = column.as_primitive::<Int32Type>().values();
+            numeric(leaf, len, |i| f64::from(v[i]))
+        }
+        DataType::Float64 => {
+            let v = column.as_primitive::<Float64Type>().values();
+            numeric(leaf, len, |i| v[i])
+        }
+        DataType::Float32 => {
+            let v = column.as_primitive::<Float32Type>().values();
+            numeric(leaf, len, |i| f64::from(v[i]))
+        }
+        DataType::Boolean => boolean(leaf, column.as_boolean().values()),
         DataType::Utf8 => {
-            let values = column.as_string::<i32>();
-            scalar(leaf, len, |i| Value::String(values.value(i).to_owned()))
+            let v = column.as_string::<i32>();
+            text(leaf, len, |i| v.value(i))
         }
         DataType::LargeUtf8 => {
-            let values = column.as_string::<i64>();
-            scalar(leaf, len, |i| Value::String(values.value(i).to_owned()))
+            let v = column.as_string::<i64>();
+            text(leaf, len, |i| v.value(i))
         }
         // Other column types cannot hold catalogue values: no row matches.
         _ => BooleanBuffer::new_unset(len),
@@ -215,9 +219,59 @@ fn numeric(leaf: &EligibilityCondition, len: usize, at: impl Fn(usize) -> f64) -
     }
 }
 
-/// A boolean or text column, compared exactly as the row-wise evaluator compares JSON values.
-fn scalar(leaf: &EligibilityCondition, len: usize, at: impl Fn(usize) -> Value) -> BooleanBuffer {
-    BooleanBuffer::collect_bool(len, |i| crate::rules::condition_holds(leaf, &at(i)))
+/// A boolean column, as whole-word operations on its value bits.
+fn boolean(leaf: &EligibilityCondition, values: &BooleanBuffer) -> BooleanBuffer {
+    use Operator::*;
+    let len = values.len();
+    let is = |b: bool| if b { values.clone() } else { !values };
+    let member = |want: bool| {
+        leaf.value
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x.as_bool() == Some(want)))
+    };
+    match (leaf.operator, leaf.value.as_bool()) {
+        (Equal, Some(b)) => is(b),
+        (NotEqual, Some(b)) => is(!b),
+        (Equal, None) | (LessThan | LessThanInclusive | GreaterThan | GreaterThanInclusive, _) => {
+            BooleanBuffer::new_unset(len)
+        }
+        (NotEqual, None) => BooleanBuffer::new_set(len),
+        (In | NotIn, _) => {
+            let hit = match (member(true), member(false)) {
+                (true, true) => BooleanBuffer::new_set(len),
+                (true, false) => is(true),
+                (false, true) => is(false),
+                (false, false) => BooleanBuffer::new_unset(len),
+            };
+            if leaf.operator == In { hit } else { !&hit }
+        }
+    }
+}
+
+/// A text column, compared on borrowed strings; numbers and booleans never equal text.
+fn text<'a>(
+    leaf: &EligibilityCondition,
+    len: usize,
+    at: impl Fn(usize) -> &'a str,
+) -> BooleanBuffer {
+    use Operator::*;
+    let set: Vec<&str> = leaf
+        .value
+        .as_array()
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    match (leaf.operator, leaf.value.as_str()) {
+        (Equal, Some(t)) => BooleanBuffer::collect_bool(len, |i| at(i) == t),
+        (NotEqual, Some(t)) => BooleanBuffer::collect_bool(len, |i| at(i) != t),
+        (Equal, None) => BooleanBuffer::new_unset(len),
+        (NotEqual, None) => BooleanBuffer::new_set(len),
+        (In, _) => BooleanBuffer::collect_bool(len, |i| set.contains(&at(i))),
+        (NotIn, _) => BooleanBuffer::collect_bool(len, |i| !set.contains(&at(i))),
+        // Ordering comparisons apply to numbers only (row-wise: a string never compares).
+        (LessThan | LessThanInclusive | GreaterThan | GreaterThanInclusive, _) => {
+            BooleanBuffer::new_unset(len)
+        }
+    }
 }
 
 #[cfg(test)]

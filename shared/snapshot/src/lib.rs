@@ -1,0 +1,826 @@
+//! Indicator snapshots: one per period (month), columnar Parquet split into shards, listed by a
+//! manifest. This crate holds the one definition of the snapshot schema ([`schema`]): `uscc`
+//! (text, never null) then one nullable column per catalogue indicator, named by its id —
+//! money and counts as `Int64`, ratios as `Float64`, yes/no as `Boolean`, categories as `Utf8`.
+//!
+//! The [`Writer`] writes shards and the manifest. The reader ([`Snapshot::open`]) accepts any
+//! Parquet file (or folder of them) with a `uscc` column and any subset of indicator columns,
+//! so banks can backtest on data exported from elsewhere: extra columns are ignored, a column
+//! of the wrong type is an error naming it, and a malformed file is an error, never a panic.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use puhui_domain::indicators::{CATALOGUE, IndicatorType};
+use serde::{Deserialize, Serialize};
+
+/// Version of the snapshot schema written into every manifest.
+pub const SCHEMA_VERSION: u32 = 1;
+/// The firm's code column.
+pub const USCC: &str = "uscc";
+/// The manifest's file name inside a snapshot folder.
+pub const MANIFEST: &str = "manifest.json";
+/// Rows per Parquet row group written (also the unit of parallel reading).
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+/// Rows per batch when reading.
+pub const READ_BATCH_ROWS: usize = 64 * 1024;
+
+/// Why a snapshot could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// A file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid Parquet, or a page in it is corrupt.
+    #[error("{path}: not a readable Parquet snapshot: {source}")]
+    Parquet {
+        path: PathBuf,
+        source: parquet::errors::ParquetError,
+    },
+    /// The file has no `uscc` column.
+    #[error("{path}: no `uscc` column")]
+    NoUscc { path: PathBuf },
+    /// A known column holds values of a type it cannot hold.
+    #[error("{path}: column `{column}` is {found}, expected {expected}")]
+    WrongType {
+        path: PathBuf,
+        column: String,
+        expected: String,
+        found: String,
+    },
+    /// A batch handed to the writer does not have the snapshot schema.
+    #[error("batch does not have the snapshot schema: {0}")]
+    Schema(String),
+    /// The manifest is missing, unreadable or does not match the shards.
+    #[error("{path}: {detail}")]
+    Manifest { path: PathBuf, detail: String },
+    /// The path holds no Parquet files.
+    #[error("{path}: no Parquet files")]
+    Empty { path: PathBuf },
+}
+
+/// Result of a snapshot operation.
+pub type Result<T> = std::result::Result<T, SnapshotError>;
+
+/// The Arrow type an indicator of `kind` is stored as.
+pub fn data_type(kind: IndicatorType) -> DataType {
+    match kind {
+        IndicatorType::Fen | IndicatorType::Integer => DataType::Int64,
+        IndicatorType::Ratio => DataType::Float64,
+        IndicatorType::Boolean => DataType::Boolean,
+        IndicatorType::Category(_) => DataType::Utf8,
+    }
+}
+
+/// The snapshot schema: `uscc`, then every catalogue indicator in catalogue order.
+pub fn schema() -> SchemaRef {
+    let mut fields = vec![Field::new(USCC, DataType::Utf8, false)];
+    fields.extend(
+        CATALOGUE
+            .iter()
+            .map(|i| Field::new(i.id, data_type(i.kind), true)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
+/// One shard as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardEntry {
+    /// File name relative to the snapshot folder.
+    pub path: String,
+    /// Firms in the shard.
+    pub rows: u64,
+}
+
+/// What a snapshot folder holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// The month, `YYYY-MM`.
+    pub period: String,
+    /// The shards, in order.
+    pub shards: Vec<ShardEntry>,
+    /// Sum of the shards' rows.
+    pub total_rows: u64,
+}
+
+impl Manifest {
+    /// Reads `dir/manifest.json`.
+    pub fn load(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(MANIFEST);
+        let bytes = std::fs::read(&path).map_err(|source| SnapshotError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| SnapshotError::Manifest {
+            path,
+            detail: format!("not a manifest: {e}"),
+        })
+    }
+}
+
+/// `YYYY-MM` with a month 01–12.
+pub fn valid_period(p: &str) -> bool {
+    let b = p.as_bytes();
+    b.len() == 7
+        && b[4] == b'-'
+        && b[..4].iter().chain(&b[5..]).all(u8::is_ascii_digit)
+        && matches!(p[5..].parse::<u8>(), Ok(1..=12))
+}
+
+/// Writes a snapshot folder: shards `part-00000.parquet`, … then `manifest.json`.
+#[derive(Debug)]
+pub struct Writer {
+    dir: PathBuf,
+    period: String,
+    shards: Vec<ShardEntry>,
+    schema: SchemaRef,
+}
+
+impl Writer {
+    /// Starts a snapshot of `period` (`YYYY-MM`) in `dir` (created if absent).
+    pub fn create(dir: &Path, period: &str) -> Result<Writer> {
+        if !valid_period(period) {
+            return Err(SnapshotError::Manifest {
+                path: dir.to_path_buf(),
+                detail: format!("period {period:?} is not YYYY-MM"),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(|source| SnapshotError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(Writer {
+            dir: dir.to_path_buf(),
+            period: period.to_owned(),
+            shards: Vec::new(),
+            schema: schema(),
+        })
+    }
+
+    /// Writes one shard from batches that have exactly the snapshot schema.
+    pub fn write_shard(&mut self, batches: &[RecordBatch]) -> Result<&ShardEntry> {
+        let name = format!("part-{:05}.parquet", self.shards.len());
+        let path = self.dir.join(&name);
+        let rows = write_parquet(&path, &self.schema, batches)?;
+        self.shards.push(ShardEntry { path: name, rows });
+        Ok(&self.shards[self.shards.len() - 1])
+    }
+
+    /// Writes the manifest and returns it.
+    pub fn finish(self) -> Result<Manifest> {
+        let manifest = Manifest {
+            schema_version: SCHEMA_VERSION,
+            period: self.period,
+            total_rows: self.shards.iter().map(|s| s.rows).sum(),
+            shards: self.shards,
+        };
+        let path = self.dir.join(MANIFEST);
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| SnapshotError::Manifest {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let mut json = json;
+        json.push(b'\n');
+        std::fs::write(&path, json).map_err(|source| SnapshotError::Io { path, source })?;
+        Ok(manifest)
+    }
+}
+
+/// Writes `batches` (each with schema `schema`) to one Snappy-compressed Parquet file.
+fn write_parquet(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<u64> {
+    for b in batches {
+        if b.schema().fields() != schema.fields() {
+            return Err(SnapshotError::Schema(format!(
+                "expected [{}], got [{}]",
+                describe(schema),
+                describe(&b.schema())
+            )));
+        }
+    }
+    let parquet_err = |source| SnapshotError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::create(path).map_err(|source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .build();
+    let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(parquet_err)?;
+    let mut rows = 0u64;
+    for b in batches {
+        w.write(b).map_err(parquet_err)?;
+        rows += b.num_rows() as u64;
+    }
+    w.close().map_err(parquet_err)?;
+    Ok(rows)
+}
+
+fn describe(s: &Schema) -> String {
+    s.fields()
+        .iter()
+        .map(|f| format!("{}: {}", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether a column read from Parquet can hold the values of an indicator of `kind`
+/// (the types the columnar evaluator reads).
+fn accepts(kind: IndicatorType, t: &DataType) -> bool {
+    match kind {
+        IndicatorType::Fen | IndicatorType::Integer | IndicatorType::Ratio => matches!(
+            t,
+            DataType::Int64 | DataType::Int32 | DataType::Float64 | DataType::Float32
+        ),
+        IndicatorType::Boolean => *t == DataType::Boolean,
+        IndicatorType::Category(_) => matches!(t, DataType::Utf8 | DataType::LargeUtf8),
+    }
+}
+
+/// One row group of one file: the unit of (parallel) reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// The Parquet file.
+    pub path: PathBuf,
+    /// Row group index within it.
+    pub row_group: usize,
+    /// Rows in it.
+    pub rows: u64,
+}
+
+/// A checked snapshot: its files, their row groups and the columns that will be read.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Row groups in file order.
+    pub parts: Vec<Part>,
+    /// The manifest, when the path is a folder that has one.
+    pub manifest: Option<Manifest>,
+    /// Indicator columns present (in every file), in catalogue order.
+    pub indicators: Vec<String>,
+}
+
+impl Snapshot {
+    /// Opens a Parquet file or a folder of them (with or without a manifest) and checks every
+    /// file's schema and footer; reading values happens in [`Snapshot::read`].
+    pub fn open(path: &Path) -> Result<Snapshot> {
+        let meta = std::fs::metadata(path).map_err(|source| SnapshotError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let (files, manifest) = if meta.is_dir() {
+            if path.join(MANIFEST).exists() {
+                let m = Manifest::load(path)?;
+                let files = m.shards.iter().map(|s| path.join(&s.path)).collect();
+                (files, Some(m))
+            } else {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                    .map_err(|source| SnapshotError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+                    .collect();
+                files.sort();
+                (files, None)
+            }
+        } else {
+            (vec![path.to_path_buf()], None)
+        };
+        if files.is_empty() {
+            return Err(SnapshotError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut parts = Vec::new();
+        let mut indicators: Option<Vec<String>> = None;
+        for (i, file) in files.iter().enumerate() {
+            let builder = builder(file)?;
+            let present = check_columns(file, builder.schema())?;
+            // Columns absent from any file are treated as absent everywhere (all missing).
+            indicators = Some(match indicators {
+                None => present,
+                Some(prev) => prev.into_iter().filter(|c| present.contains(c)).collect(),
+            });
+            let md = builder.metadata();
+            let rows: u64 = md.row_groups().iter().map(|g| g.num_rows() as u64).sum();
+            if let Some(m) = &manifest
+                && m.shards[i].rows != rows
+            {
+                return Err(SnapshotError::Manifest {
+                    path: path.join(MANIFEST),
+                    detail: format!(
+                        "shard {} has {rows} rows, the manifest says {}",
+                        m.shards[i].path, m.shards[i].rows
+                    ),
+                });
+            }
+            parts.extend(md.row_groups().iter().enumerate().map(|(g, rg)| Part {
+                path: file.clone(),
+                row_group: g,
+                rows: rg.num_rows() as u64,
+            }));
+        }
+        Ok(Snapshot {
+            parts,
+            manifest,
+            indicators: indicators.unwrap_or_default(),
+        })
+    }
+
+    /// Rows over all parts.
+    pub fn rows(&self) -> u64 {
+        self.parts.iter().map(|p| p.rows).sum()
+    }
+
+    /// Reads one part: `uscc` and the known indicator columns, other columns skipped.
+    pub fn read(&self, part: &Part) -> Result<Vec<RecordBatch>> {
+        self.read_columns(part, &self.indicators, true)
+    }
+
+    /// Reads one part with only the named indicator columns (those present), and `uscc` if
+    /// asked: a scan that only counts decodes only what its rules look at.
+    pub fn read_columns(
+        &self,
+        part: &Part,
+        columns: &[String],
+        uscc: bool,
+    ) -> Result<Vec<RecordBatch>> {
+        let builder = builder(&part.path)?;
+        let schema = builder.parquet_schema();
+        let wanted: Vec<usize> = schema
+            .root_schema()
+            .get_fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                (uscc && f.name() == USCC)
+                    || (self.indicators.iter().any(|c| c == f.name())
+                        && columns.iter().any(|c| c == f.name()))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mask = ProjectionMask::roots(schema, wanted);
+        let parquet_err = |source| SnapshotError::Parquet {
+            path: part.path.clone(),
+            source,
+        };
+        let reader = builder
+            .with_projection(mask)
+            .with_row_groups(vec![part.row_group])
+            .with_batch_size(READ_BATCH_ROWS)
+            .build()
+            .map_err(parquet_err)?;
+        reader
+            .map(|b| {
+                b.map_err(|e| SnapshotError::Parquet {
+                    path: part.path.clone(),
+                    source: e.into(),
+                })
+            })
+            .collect()
+    }
+
+    /// Every batch of every part, in order.
+    pub fn read_all(&self) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        for p in &self.parts {
+            out.extend(self.read(p)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A reader builder for `path`, with Parquet's own types (an embedded Arrow schema asking for
+/// dictionaries or string views is ignored, so every writer's strings read as `Utf8`).
+fn builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+    let file = File::open(path).map_err(|source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    ParquetRecordBatchReaderBuilder::try_new_with_options(
+        file,
+        ArrowReaderOptions::new().with_skip_arrow_metadata(true),
+    )
+    .map_err(|source| SnapshotError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Checks `uscc` and the types of the known indicator columns; returns the indicators present.
+fn check_columns(path: &Path, schema: &Schema) -> Result<Vec<String>> {
+    let wrong = |column: &str, expected: &str, found: &DataType| SnapshotError::WrongType {
+        path: path.to_path_buf(),
+        column: column.to_owned(),
+        expected: expected.to_owned(),
+        found: found.to_string(),
+    };
+    let uscc = schema
+        .field_with_name(USCC)
+        .map_err(|_| SnapshotError::NoUscc {
+            path: path.to_path_buf(),
+        })?;
+    if !matches!(uscc.data_type(), DataType::Utf8 | DataType::LargeUtf8) {
+        return Err(wrong(USCC, "text", uscc.data_type()));
+    }
+    let mut present = Vec::new();
+    for ind in CATALOGUE {
+        if let Ok(f) = schema.field_with_name(ind.id) {
+            if !accepts(ind.kind, f.data_type()) {
+                let expected = match ind.kind {
+                    IndicatorType::Boolean => "boolean",
+                    IndicatorType::Category(_) => "text",
+                    _ => "a number (Int32/Int64/Float32/Float64)",
+                };
+                return Err(wrong(ind.id, expected, f.data_type()));
+            }
+            present.push(ind.id.to_owned());
+        }
+    }
+    Ok(present)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use arrow_array::{
+        Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, new_null_array,
+    };
+
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "puhui-snapshot-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A full-schema batch of `n` rows: every column filled, every third value null.
+    fn batch(n: usize, offset: usize) -> RecordBatch {
+        let s = schema();
+        let columns: Vec<ArrayRef> = s
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(c, f)| {
+                let null = |i: usize| (i + c).is_multiple_of(3);
+                let a: ArrayRef = match f.data_type() {
+                    DataType::Utf8 if f.name() == USCC => Arc::new(StringArray::from_iter_values(
+                        (0..n).map(|i| format!("FIRM{:06}", i + offset)),
+                    )),
+                    DataType::Utf8 => Arc::new(
+                        (0..n)
+                            .map(|i| (!null(i)).then_some(["A", "B", "C"][i % 3]))
+                            .collect::<StringArray>(),
+                    ),
+                    DataType::Int64 => Arc::new(
+                        (0..n)
+                            .map(|i| (!null(i)).then_some((i * 1000 + c) as i64))
+                            .collect::<Int64Array>(),
+                    ),
+                    DataType::Float64 => Arc::new(
+                        (0..n)
+                            .map(|i| (!null(i)).then_some(i as f64 / 7.0 - 1.0))
+                            .collect::<Float64Array>(),
+                    ),
+                    DataType::Boolean => Arc::new(
+                        (0..n)
+                            .map(|i| (!null(i)).then_some(i.is_multiple_of(2)))
+                            .collect::<BooleanArray>(),
+                    ),
+                    other => panic!("unexpected type {other}"),
+                };
+                a
+            })
+            .collect();
+        RecordBatch::try_new(s, columns).unwrap()
+    }
+
+    fn write_raw(path: &Path, batch: &RecordBatch) {
+        let mut w =
+            ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+        w.write(batch).unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn schema_has_uscc_then_every_indicator_typed_by_kind() {
+        let s = schema();
+        assert_eq!(s.fields().len(), CATALOGUE.len() + 1);
+        assert_eq!(s.field(0).name(), USCC);
+        assert!(!s.field(0).is_nullable());
+        let f = |n: &str| s.field_with_name(n).unwrap().clone();
+        assert_eq!(f("tax_paid_12m").data_type(), &DataType::Int64);
+        assert_eq!(f("social_insured_headcount").data_type(), &DataType::Int64);
+        assert_eq!(f("tax_paid_yoy").data_type(), &DataType::Float64);
+        assert_eq!(f("dishonest_debtor").data_type(), &DataType::Boolean);
+        assert_eq!(f("tax_credit_grade").data_type(), &DataType::Utf8);
+        assert!(s.fields().iter().skip(1).all(|f| f.is_nullable()));
+    }
+
+    #[test]
+    fn round_trip_through_shards_and_manifest() {
+        let dir = tmp("roundtrip");
+        let written = [batch(1000, 0), batch(70_000, 1000), batch(5, 71_000)];
+        let mut w = Writer::create(&dir, "2026-10").unwrap();
+        w.write_shard(&written[..2]).unwrap();
+        w.write_shard(&written[2..]).unwrap();
+        let m = w.finish().unwrap();
+        assert_eq!(m.schema_version, SCHEMA_VERSION);
+        assert_eq!(m.period, "2026-10");
+        assert_eq!(m.total_rows, 71_005);
+        assert_eq!(
+            m.shards,
+            vec![
+                ShardEntry {
+                    path: "part-00000.parquet".into(),
+                    rows: 71_000
+                },
+                ShardEntry {
+                    path: "part-00001.parquet".into(),
+                    rows: 5
+                },
+            ]
+        );
+        assert_eq!(Manifest::load(&dir).unwrap(), m);
+
+        let snap = Snapshot::open(&dir).unwrap();
+        assert_eq!(snap.manifest.as_ref(), Some(&m));
+        assert_eq!(snap.rows(), 71_005);
+        assert_eq!(snap.indicators.len(), CATALOGUE.len());
+        // 71,000 rows in 64 Ki row groups: two groups, then the small shard.
+        assert_eq!(snap.parts.len(), 3);
+        let read = concat_batches(&snap.read_all().unwrap());
+        let want = concat_batches(&written);
+        assert_eq!(read.schema().fields(), schema().fields());
+        assert_eq!(read, want);
+
+        // A single shard file reads on its own too.
+        let one = Snapshot::open(&dir.join("part-00001.parquet")).unwrap();
+        assert_eq!(one.read_all().unwrap(), vec![written[2].clone()]);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Concatenates batches column by column, so differently split batches compare equal.
+    fn concat_batches(batches: &[RecordBatch]) -> RecordBatch {
+        let s = batches[0].schema();
+        let columns = (0..s.fields().len())
+            .map(|c| {
+                let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+                concat(&parts)
+            })
+            .collect();
+        RecordBatch::try_new(s, columns).unwrap()
+    }
+
+    fn concat(parts: &[&dyn Array]) -> ArrayRef {
+        let t = parts[0].data_type().clone();
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Float64Type, Int64Type};
+        match t {
+            DataType::Utf8 => Arc::new(
+                parts
+                    .iter()
+                    .flat_map(|a| a.as_string::<i32>().iter())
+                    .collect::<StringArray>(),
+            ),
+            DataType::Int64 => Arc::new(
+                parts
+                    .iter()
+                    .flat_map(|a| a.as_primitive::<Int64Type>().iter())
+                    .collect::<Int64Array>(),
+            ),
+            DataType::Float64 => Arc::new(
+                parts
+                    .iter()
+                    .flat_map(|a| a.as_primitive::<Float64Type>().iter())
+                    .collect::<Float64Array>(),
+            ),
+            DataType::Boolean => Arc::new(
+                parts
+                    .iter()
+                    .flat_map(|a| a.as_boolean().iter())
+                    .collect::<BooleanArray>(),
+            ),
+            other => new_null_array(&other, 0),
+        }
+    }
+
+    #[test]
+    fn foreign_parquet_with_a_subset_and_extra_columns_is_read() {
+        let dir = tmp("foreign");
+        let file = dir.join("export.parquet");
+        let b = RecordBatch::try_from_iter([
+            (
+                "uscc",
+                Arc::new(StringArray::from(vec!["X1", "X2"])) as ArrayRef,
+            ),
+            (
+                "branch_note",
+                Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
+            ),
+            (
+                "tax_arrears",
+                Arc::new(BooleanArray::from(vec![Some(true), None])) as ArrayRef,
+            ),
+            // Counts exported as 32-bit integers are fine.
+            (
+                "penalties_12m",
+                Arc::new(arrow_array::Int32Array::from(vec![3, 0])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        write_raw(&file, &b);
+        // The folder (no manifest) and the file itself both open.
+        for path in [&dir, &file] {
+            let snap = Snapshot::open(path).unwrap();
+            assert!(snap.manifest.is_none());
+            assert_eq!(snap.indicators, vec!["tax_arrears", "penalties_12m"]);
+            let got = snap.read_all().unwrap();
+            assert_eq!(got.len(), 1);
+            let names: Vec<&str> = got[0]
+                .schema_ref()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            assert_eq!(names, vec!["uscc", "tax_arrears", "penalties_12m"]);
+            assert_eq!(got[0].num_rows(), 2);
+            assert_eq!(got[0].column(1).null_count(), 1);
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn read_columns_decodes_only_what_is_asked() {
+        let dir = tmp("project");
+        let mut w = Writer::create(&dir, "2026-10").unwrap();
+        w.write_shard(&[batch(50, 0)]).unwrap();
+        w.finish().unwrap();
+        let snap = Snapshot::open(&dir).unwrap();
+        let cols = ["tax_arrears".to_owned(), "not_an_indicator".to_owned()];
+        let got = snap.read_columns(&snap.parts[0], &cols, false).unwrap();
+        let names: Vec<&str> = got[0]
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(names, vec!["tax_arrears"]);
+        assert_eq!(
+            got[0].column(0),
+            batch(50, 0).column_by_name("tax_arrears").unwrap()
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_column_of_the_wrong_type_is_refused_by_name() {
+        let dir = tmp("wrongtype");
+        let file = dir.join("bad.parquet");
+        let b = RecordBatch::try_from_iter([
+            ("uscc", Arc::new(StringArray::from(vec!["X1"])) as ArrayRef),
+            (
+                "dishonest_debtor",
+                Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        write_raw(&file, &b);
+        match Snapshot::open(&file) {
+            Err(SnapshotError::WrongType {
+                column, expected, ..
+            }) => {
+                assert_eq!(column, "dishonest_debtor");
+                assert_eq!(expected, "boolean");
+            }
+            other => panic!("expected WrongType, got {other:?}"),
+        }
+        let msg = Snapshot::open(&file).unwrap_err().to_string();
+        assert!(
+            msg.contains("dishonest_debtor") && msg.contains("Int64"),
+            "{msg}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn missing_uscc_is_refused() {
+        let dir = tmp("nouscc");
+        let file = dir.join("x.parquet");
+        let b = RecordBatch::try_from_iter([(
+            "tax_arrears",
+            Arc::new(BooleanArray::from(vec![true])) as ArrayRef,
+        )])
+        .unwrap();
+        write_raw(&file, &b);
+        assert!(matches!(
+            Snapshot::open(&file),
+            Err(SnapshotError::NoUscc { .. })
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn garbage_and_truncated_files_are_errors_not_panics() {
+        let dir = tmp("garbage");
+        let garbage = dir.join("garbage.parquet");
+        std::fs::write(&garbage, b"this is not parquet at all, just some bytes").unwrap();
+        let e = Snapshot::open(&garbage).unwrap_err();
+        assert!(matches!(e, SnapshotError::Parquet { .. }), "{e:?}");
+        assert!(e.to_string().contains("garbage.parquet"), "{e}");
+
+        // A real shard cut in half: the footer is gone.
+        let good = dir.join("good.parquet");
+        write_raw(&good, &batch(2000, 0));
+        let bytes = std::fs::read(&good).unwrap();
+        let cut = dir.join("cut.parquet");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(matches!(
+            Snapshot::open(&cut),
+            Err(SnapshotError::Parquet { .. })
+        ));
+
+        // Footer intact, data pages overwritten: opening works, reading fails visibly.
+        let mut smashed = bytes.clone();
+        let mid = smashed.len() / 3;
+        for b in &mut smashed[8..mid] {
+            *b = 0xAB;
+        }
+        let smashed_path = dir.join("smashed.parquet");
+        std::fs::write(&smashed_path, &smashed).unwrap();
+        let outcome = Snapshot::open(&smashed_path).and_then(|s| s.read_all());
+        assert!(outcome.is_err(), "corrupt pages must not read as data");
+
+        // An empty folder and a missing path.
+        let empty = tmp("empty");
+        assert!(matches!(
+            Snapshot::open(&empty),
+            Err(SnapshotError::Empty { .. })
+        ));
+        assert!(matches!(
+            Snapshot::open(&dir.join("nope")),
+            Err(SnapshotError::Io { .. })
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::remove_dir_all(&empty).ok();
+    }
+
+    #[test]
+    fn manifest_disagreeing_with_a_shard_is_refused() {
+        let dir = tmp("manifest");
+        let mut w = Writer::create(&dir, "2026-10").unwrap();
+        w.write_shard(&[batch(10, 0)]).unwrap();
+        let mut m = w.finish().unwrap();
+        m.shards[0].rows = 11;
+        std::fs::write(dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        let e = Snapshot::open(&dir).unwrap_err();
+        assert!(e.to_string().contains("manifest says 11"), "{e}");
+        std::fs::write(dir.join(MANIFEST), b"{").unwrap();
+        assert!(matches!(
+            Snapshot::open(&dir),
+            Err(SnapshotError::Manifest { .. })
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn writer_refuses_other_schemas_and_bad_periods() {
+        let dir = tmp("writer");
+        assert!(Writer::create(&dir, "2026-13").is_err());
+        assert!(Writer::create(&dir, "202610").is_err());
+        let mut w = Writer::create(&dir, "2026-01").unwrap();
+        let b = RecordBatch::try_from_iter([(
+            "uscc",
+            Arc::new(StringArray::from(vec!["X"])) as ArrayRef,
+        )])
+        .unwrap();
+        assert!(matches!(w.write_shard(&[b]), Err(SnapshotError::Schema(_))));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
