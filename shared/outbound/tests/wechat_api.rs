@@ -429,8 +429,11 @@ async fn logs_never_hold_secrets_session_keys_tokens_or_phones() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    // The test runtime is single-threaded, so a thread-local subscriber sees every event.
+    // The test runtime is single-threaded, so a thread-local subscriber sees every event —
+    // once callsite interest is recomputed: another test thread may have cached a callsite as
+    // uninteresting (no subscriber) while this one was being installed, hiding its events.
     let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
 
     let (fake, base) = start().await;
     let api = adapter(&base);
