@@ -2,7 +2,6 @@
 //! the claims banks take on them (抢单, at most three per demand) with their progress.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -56,45 +55,10 @@ impl fmt::Display for LoanCodeId {
 }
 string_newtype!(LoanCodeId);
 
-/// Id of a financing demand (a ULID).
-#[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Debug,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(transparent)]
-#[schema(value_type = String, format = Ulid)]
-pub struct DemandId(pub ulid::Ulid);
-
-impl DemandId {
-    /// Parses a ULID string.
-    pub fn parse(s: &str) -> Result<Self, IdError> {
-        ulid::Ulid::from_string(s)
-            .map(DemandId)
-            .map_err(|_| IdError::Format("must be a 26-character ULID"))
-    }
-}
-
-impl FromStr for DemandId {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DemandId::parse(s)
-    }
-}
-
-impl fmt::Display for DemandId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::ids::ulid_id!(
+    /// Id of a financing demand.
+    DemandId
+);
 
 /// An applicant of the mini-program: an opaque id derived from the WeChat `openid`, so the
 /// openid itself never appears in keys, tokens or logs.

@@ -5,9 +5,6 @@
 //! so a stray `?value` in a log line cannot leak them. Use `expose()` where the raw value is needed.
 
 use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
 
@@ -340,44 +337,57 @@ string_newtype!(BankId);
 // ---------------------------------------------------------------------------------------------
 // ULID entity ids
 
-/// Id of a loan product (a ULID: sortable by creation time).
-#[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Debug,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(transparent)]
-#[schema(value_type = String, format = Ulid)]
-pub struct ProductId(pub ulid::Ulid);
+/// Defines an entity id over a ULID: sortable by creation time, serialized as its 26-character
+/// string, parsed (from path segments) with a field-level error.
+macro_rules! ulid_id {
+    ($(#[$doc:meta])* $t:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            Debug,
+            serde::Serialize,
+            serde::Deserialize,
+            utoipa::ToSchema,
+        )]
+        #[serde(transparent)]
+        #[schema(value_type = String, format = Ulid)]
+        pub struct $t(pub ulid::Ulid);
 
-impl ProductId {
-    /// Parses a ULID string (as found in a path segment).
-    pub fn parse(s: &str) -> Result<Self, IdError> {
-        ulid::Ulid::from_string(s)
-            .map(ProductId)
-            .map_err(|_| IdError::Format("must be a 26-character ULID"))
-    }
-}
+        impl $t {
+            /// Parses a ULID string (as found in a path segment).
+            pub fn parse(s: &str) -> Result<Self, $crate::ids::IdError> {
+                ulid::Ulid::from_string(s)
+                    .map($t)
+                    .map_err(|_| $crate::ids::IdError::Format("must be a 26-character ULID"))
+            }
+        }
 
-impl FromStr for ProductId {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ProductId::parse(s)
-    }
+        impl std::str::FromStr for $t {
+            type Err = $crate::ids::IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $t::parse(s)
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub(crate) use ulid_id;
+
+ulid_id!(
+    /// Id of a loan product.
+    ProductId
+);
 
 #[cfg(test)]
 mod tests {
