@@ -56,7 +56,7 @@ impl fmt::Display for LoanCodeId {
 string_newtype!(LoanCodeId);
 
 crate::ids::ulid_id!(
-    /// Id of a financing demand.
+    /// Id of a financing demand (a ULID).
     DemandId
 );
 

@@ -385,7 +385,7 @@ macro_rules! ulid_id {
 pub(crate) use ulid_id;
 
 ulid_id!(
-    /// Id of a loan product.
+    /// Id of a loan product (a ULID: sortable by creation time).
     ProductId
 );
 
