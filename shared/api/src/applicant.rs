@@ -193,11 +193,13 @@ async fn submit(
         .idempotency
         .run(&scope, key, &body.raw, || async {
             let d = s.demands.submit(&who, body.value).await?;
-            let view = s.demands.get_own(&who, d.id).await?;
+            let id = d.id;
+            // The demand just written is at hand: no need to read it back.
+            let view = s.demands.view(d).await?;
             let json = serde_json::to_string(&view).map_err(|e| Error::Internal(e.to_string()))?;
             Ok(StoredResponse {
                 status: StatusCode::CREATED.as_u16(),
-                headers: vec![("location".into(), format!("/v1/applicant/demands/{}", d.id))],
+                headers: vec![("location".into(), format!("/v1/applicant/demands/{id}"))],
                 body: json,
             })
         })

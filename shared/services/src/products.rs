@@ -110,7 +110,8 @@ impl From<Product> for CatalogueEntry {
     }
 }
 
-fn product_key(bank: &BankId, id: &ProductId) -> Key {
+/// Where a bank's product is stored.
+pub(crate) fn product_key(bank: &BankId, id: &ProductId) -> Key {
     Key::new(format!("BANK#{bank}"), format!("PRODUCT#{id}"))
 }
 

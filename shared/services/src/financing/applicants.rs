@@ -29,6 +29,14 @@ pub(crate) fn applicant_key(id: &ApplicantId) -> Key {
     Key::new(format!("APPLICANT#{id}"), "PROFILE")
 }
 
+/// The verified phone recorded on an applicant item, if any.
+fn recorded_phone(item: &puhui_ports::Item) -> Option<Phone> {
+    item.attrs
+        .get("phone")
+        .and_then(|v| v.as_str())
+        .and_then(|s| Phone::parse(s).ok())
+}
+
 /// The applicant id of an openid: a one-way hash, so openids stay out of keys, tokens and logs.
 pub fn applicant_id(openid: &str) -> ApplicantId {
     let digest = Sha256::digest(format!("puhui-applicant\n{openid}"));
@@ -109,13 +117,7 @@ impl ApplicantService {
                 None,
             )
             .await?;
-        let phone = phone.or_else(|| {
-            stored
-                .attrs
-                .get("phone")
-                .and_then(|v| v.as_str())
-                .and_then(|s| Phone::parse(s).ok())
-        });
+        let phone = phone.or_else(|| recorded_phone(&stored));
         Ok(ApplicantLogin { applicant, phone })
     }
 
@@ -164,16 +166,19 @@ impl ApplicantService {
 
     /// The applicant's verified phone, if any.
     pub async fn phone(&self, applicant: &ApplicantId) -> Result<Option<Phone>, Error> {
-        Ok(self
-            .ports
-            .table
-            .get(&applicant_key(applicant))
-            .await?
-            .and_then(|item| {
-                item.attrs
-                    .get("phone")
-                    .and_then(|v| v.as_str())
-                    .and_then(|s| Phone::parse(s).ok())
-            }))
+        verified_phone(&self.ports, applicant).await
     }
+}
+
+/// The applicant's verified phone, if any (read by submissions too).
+pub(crate) async fn verified_phone(
+    ports: &FinancingPorts,
+    applicant: &ApplicantId,
+) -> Result<Option<Phone>, Error> {
+    Ok(ports
+        .table
+        .get(&applicant_key(applicant))
+        .await?
+        .as_ref()
+        .and_then(recorded_phone))
 }

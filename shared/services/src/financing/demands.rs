@@ -9,7 +9,7 @@ use puhui_domain::{
 use puhui_ports::{Condition, Key, Query, TxOp};
 use serde::Serialize;
 
-use super::applicants::applicant_key;
+use super::applicants::verified_phone;
 use super::dispatch::DemandSubmitted;
 use super::{FinancingPorts, LoanCodeService, demand_key, load_demand};
 use crate::codec;
@@ -105,17 +105,8 @@ impl DemandService {
                 "this loan code has expired or is not valid yet",
             ));
         }
-        let phone = self
-            .ports
-            .table
-            .get(&applicant_key(applicant))
+        let phone = verified_phone(&self.ports, applicant)
             .await?
-            .and_then(|i| {
-                i.attrs
-                    .get("phone")
-                    .and_then(|v| v.as_str())
-                    .and_then(|p| puhui_domain::Phone::parse(p).ok())
-            })
             .ok_or_else(|| {
                 Error::field(
                     "phone",
@@ -215,7 +206,8 @@ impl DemandService {
         self.view(d).await
     }
 
-    async fn view(&self, d: FinancingDemand) -> Result<DemandView, Error> {
+    /// The applicant's view of a demand they hold (with each bank's claim).
+    pub async fn view(&self, d: FinancingDemand) -> Result<DemandView, Error> {
         let claims = self
             .ports
             .table

@@ -93,7 +93,7 @@ impl LoanCodeService {
         };
         draft.check()?;
         if let (Some(bank), Some(product)) = (&bank, draft.product_id) {
-            let key = Key::new(format!("BANK#{bank}"), format!("PRODUCT#{product}"));
+            let key = crate::products::product_key(bank, &product);
             if self.ports.table.get(&key).await?.is_none() {
                 return Err(Error::field(
                     "product_id",
