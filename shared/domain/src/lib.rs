@@ -37,6 +37,7 @@ pub mod money;
 pub mod principal;
 pub mod product;
 pub mod region;
+pub mod risk;
 pub mod rules;
 pub mod time;
 

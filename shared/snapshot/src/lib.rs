@@ -124,20 +124,13 @@ impl Manifest {
             path: path.clone(),
             source,
         })?;
-        serde_json::from_slice(&bytes).map_err(|e| SnapshotError::Manifest {
-            path,
-            detail: format!("not a manifest: {e}"),
-        })
+        parse_manifest(&bytes, &path.to_string_lossy())
     }
 }
 
 /// `YYYY-MM` with a month 01–12.
 pub fn valid_period(p: &str) -> bool {
-    let b = p.as_bytes();
-    b.len() == 7
-        && b[4] == b'-'
-        && b[..4].iter().chain(&b[5..]).all(u8::is_ascii_digit)
-        && matches!(p[5..].parse::<u8>(), Ok(1..=12))
+    puhui_domain::risk::Period::parse(p).is_ok()
 }
 
 /// Writes a snapshot folder: shards `part-00000.parquet`, … then `manifest.json`.
@@ -455,6 +448,70 @@ fn check_columns(path: &Path, schema: &Schema) -> Result<Vec<String>> {
         }
     }
     Ok(present)
+}
+
+/// Reads a whole shard held in memory (as fetched from the blob store): `uscc` and the known
+/// indicator columns present, with the same checks as [`Snapshot::open`]. `name` (the blob key)
+/// labels errors, so a malformed shard fails naming itself.
+pub fn read_shard_bytes(bytes: bytes::Bytes, name: &str) -> Result<Vec<RecordBatch>> {
+    let path = PathBuf::from(name);
+    let parquet_err = |source| SnapshotError::Parquet {
+        path: path.clone(),
+        source,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
+        bytes,
+        ArrowReaderOptions::new().with_skip_arrow_metadata(true),
+    )
+    .map_err(parquet_err)?;
+    let present = check_columns(&path, builder.schema())?;
+    let schema = builder.parquet_schema();
+    let wanted: Vec<usize> = schema
+        .root_schema()
+        .get_fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.name() == USCC || present.iter().any(|c| c == f.name()))
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::roots(schema, wanted);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(READ_BATCH_ROWS)
+        .build()
+        .map_err(parquet_err)?;
+    reader
+        .map(|b| {
+            b.map_err(|e| SnapshotError::Parquet {
+                path: path.clone(),
+                source: e.into(),
+            })
+        })
+        .collect()
+}
+
+/// The manifest in `bytes` (as fetched from the blob store), checked: schema version known,
+/// period valid, rows adding up.
+pub fn parse_manifest(bytes: &[u8], name: &str) -> Result<Manifest> {
+    let bad = |detail: String| SnapshotError::Manifest {
+        path: PathBuf::from(name),
+        detail,
+    };
+    let m: Manifest =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not a manifest: {e}")))?;
+    if m.schema_version != SCHEMA_VERSION {
+        return Err(bad(format!(
+            "schema version {} (this reader knows {SCHEMA_VERSION})",
+            m.schema_version
+        )));
+    }
+    if !valid_period(&m.period) {
+        return Err(bad(format!("period {} is not YYYY-MM", m.period)));
+    }
+    if m.shards.iter().map(|s| s.rows).sum::<u64>() != m.total_rows {
+        return Err(bad("shard rows do not add up to total_rows".into()));
+    }
+    Ok(m)
 }
 
 #[cfg(test)]
@@ -798,6 +855,7 @@ mod tests {
         w.write_shard(&[batch(10, 0)]).unwrap();
         let mut m = w.finish().unwrap();
         m.shards[0].rows = 11;
+        m.total_rows = 11;
         std::fs::write(dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
         let e = Snapshot::open(&dir).unwrap_err();
         assert!(e.to_string().contains("manifest says 11"), "{e}");
@@ -821,6 +879,30 @@ mod tests {
         )])
         .unwrap();
         assert!(matches!(w.write_shard(&[b]), Err(SnapshotError::Schema(_))));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn shards_and_manifests_read_from_memory_as_from_files() {
+        let dir = tmp("bytes");
+        let mut w = Writer::create(&dir, "2026-10").unwrap();
+        w.write_shard(&[batch(10, 0)]).unwrap();
+        let m = w.finish().unwrap();
+        let from_file = Snapshot::open(&dir).unwrap().read_all().unwrap();
+        let shard = std::fs::read(dir.join(&m.shards[0].path)).unwrap();
+        let from_bytes = read_shard_bytes(shard.clone().into(), "snapshots/2026-10/a").unwrap();
+        assert_eq!(from_bytes, from_file);
+        let manifest = std::fs::read(dir.join(MANIFEST)).unwrap();
+        assert_eq!(parse_manifest(&manifest, "m").unwrap(), m);
+
+        let e =
+            read_shard_bytes(shard[..shard.len() / 2].to_vec().into(), "snapshots/x").unwrap_err();
+        assert!(matches!(e, SnapshotError::Parquet { .. }), "{e}");
+        assert!(e.to_string().contains("snapshots/x"), "{e}");
+        let mut later = m.clone();
+        later.schema_version = SCHEMA_VERSION + 1;
+        let e = parse_manifest(&serde_json::to_vec(&later).unwrap(), "m").unwrap_err();
+        assert!(e.to_string().contains("schema version"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }
