@@ -8,6 +8,7 @@ use puhui_services::financing::{
     DemandSubmitted, DispatchService, NotificationService, ReminderReport, ReminderService,
 };
 use puhui_services::outbox::Outbox;
+use puhui_services::risk::{PlanOutcome, ScanPlanner, ShardTask, ShardWorker};
 
 fn body<T: serde::de::DeserializeOwned>(m: &SqsMessage) -> Result<T, String> {
     let text = m.body.as_deref().ok_or("record has no body")?;
@@ -59,4 +60,26 @@ pub const RELAY_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(30
 /// outbox-relay (schedule): sends what a crashed writer left in the outbox.
 pub async fn relay(outbox: &Outbox) -> Result<usize, puhui_domain::Error> {
     outbox.sweep(RELAY_MIN_AGE, 500).await
+}
+
+/// risk-worker: each record is one scan task (a shard for a bank). A task that fails (say, a
+/// malformed shard) is reported failed, recorded on the scan, retried and finally dead-lettered.
+pub async fn risk_shard_batch(
+    worker: &ShardWorker,
+    event: SqsEvent,
+) -> Result<SqsBatchResponse, WholeBatchFailed> {
+    process_batch(event, BatchMode::Standard, |m| async move {
+        let task: ShardTask = body(&m)?;
+        worker
+            .process(&task)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// risk-scan (schedule): plans a scan of the newest snapshot.
+pub async fn risk_scan(planner: &ScanPlanner) -> Result<PlanOutcome, puhui_domain::Error> {
+    planner.plan().await
 }

@@ -7,6 +7,7 @@ pub mod applicant;
 pub mod desk;
 pub mod events;
 pub mod products;
+pub mod risk;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -69,13 +70,27 @@ impl Modify for ApplicantSessionAuth {
 )]
 pub struct FinancingDoc;
 
+/// The OpenAPI document of the risk desk.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        risk::save_rule_set, risk::current_rule_set, risk::rule_set_version, risk::dry_run,
+        risk::watch_list, risk::watch, risk::unwatch, risk::watch_bulk, risk::alerts, risk::alert,
+        risk::act, risk::stats, risk::settings, risk::save_settings, risk::scans, risk::scan
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "risk", description = "Bank risk staff: rule sets, watch lists, alerts, scans (bank JWT)"))
+)]
+pub struct RiskDoc;
+
 /// The OpenAPI 3 document of every route, generated from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = products::ProductsDoc::openapi();
     doc.merge(FinancingDoc::openapi());
+    doc.merge(RiskDoc::openapi());
     doc.info.title = "Puhui".into();
     doc.info.description = Some(
-        "Credit information for small-business lending: product catalogue, loan-code financing flow. \
+        "Credit information for small-business lending: product catalogue, loan-code financing flow, risk monitoring. \
          Money in fen, rates in basis points, errors as application/problem+json."
             .into(),
     );

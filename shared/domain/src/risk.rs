@@ -51,9 +51,9 @@ impl fmt::Display for Period {
 }
 
 impl std::str::FromStr for Period {
-    type Err = FieldError;
+    type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Period::parse(s)
+        Period::parse(s).map_err(|e| e.message)
     }
 }
 
@@ -188,6 +188,13 @@ impl AlertId {
 impl fmt::Display for AlertId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.period, self.uscc, self.rule_id)
+    }
+}
+
+impl std::str::FromStr for AlertId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AlertId::parse(s).map_err(|e| e.message)
     }
 }
 

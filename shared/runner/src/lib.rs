@@ -22,6 +22,7 @@ use aws_lambda_events::event::sqs::SqsBatchResponse;
 use puhui_api::applicant::ApplicantApi;
 use puhui_api::desk::DeskApi;
 use puhui_api::events;
+use puhui_api::risk::RiskApi;
 use puhui_edge::{AuthConfig, Authenticator, Sessions};
 use puhui_embedded::{LocalBlobStore, PresignError, QueueConfig, SqliteQueue, SqliteTable};
 use puhui_outbound::notify::OutboxFileNotifier;
@@ -30,7 +31,8 @@ use puhui_ports::{Clock, Notifier, Queue, SystemClock, UlidGenerator, WeChatIden
 use puhui_services::financing::{
     DispatchService, FinancingConfig, FinancingPorts, NotificationService, ReminderService,
 };
-use puhui_services::outbox::Destination;
+use puhui_services::outbox::{Destination, Outbox};
+use puhui_services::risk::{RiskPorts, ScanPlanner, ShardWorker};
 
 pub use consumers::{Consumer, Schedule};
 
@@ -92,6 +94,8 @@ pub struct Backend {
     pub demand_queue: Arc<SqliteQueue>,
     /// The queue of notifications (consumed by notify).
     pub notify_queue: Arc<SqliteQueue>,
+    /// The queue of scan tasks (consumed by risk-worker).
+    pub risk_shard_queue: Arc<SqliteQueue>,
     /// Applicant sessions (secret created on first run).
     pub sessions: Arc<Sessions>,
     /// The WeChat exchange (the development stand-in).
@@ -150,6 +154,7 @@ impl Runner {
         let backend = Backend {
             demand_queue: queue("demand-submitted")?,
             notify_queue: queue("notifications")?,
+            risk_shard_queue: queue("risk-shard")?,
             sessions: Arc::new(Sessions::new(
                 &secret_file(config, "session-secret")?,
                 std::time::Duration::from_secs(1800),
@@ -179,6 +184,25 @@ impl Runner {
         )
     }
 
+    /// The risk ports over the embedded table, blob store and notification queue.
+    pub fn risk_ports(b: &Backend) -> RiskPorts {
+        let ids: Arc<dyn puhui_ports::IdGenerator> = Arc::new(UlidGenerator::default());
+        let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
+        queues.insert(Destination::Notifications, b.notify_queue.clone());
+        RiskPorts {
+            outbox: Arc::new(Outbox::new(
+                b.table.clone(),
+                b.clock.clone(),
+                ids.clone(),
+                queues,
+            )),
+            table: b.table.clone(),
+            blobs: b.blobs.clone(),
+            clock: b.clock.clone(),
+            ids,
+        }
+    }
+
     /// Every function of the platform. Add a function here, one line each.
     pub fn functions(b: &Backend) -> Runner {
         let ports = Self::financing_ports(b);
@@ -190,6 +214,9 @@ impl Runner {
         ));
         let reminders = Arc::new(ReminderService::new(ports.clone()));
         let outbox = ports.outbox.clone();
+        let risk = Self::risk_ports(b);
+        let worker = Arc::new(ShardWorker::new(risk.clone()));
+        let planner = Arc::new(ScanPlanner::new(risk.clone(), b.risk_shard_queue.clone()));
         let routes = Router::new()
             .merge(puhui_api::products::routes(
                 puhui_api::products::ProductsApi::new(b.table.clone(), b.auth.clone()),
@@ -203,6 +230,7 @@ impl Runner {
                 ports.clone(),
                 b.auth.clone(),
             )))
+            .merge(puhui_api::risk::routes(RiskApi::new(risk, b.auth.clone())))
             .merge(puhui_api::openapi_routes())
             .merge(blob_routes(b.blobs.clone()));
         Runner {
@@ -216,6 +244,10 @@ impl Runner {
                     let s = notify.clone();
                     Box::pin(async move { batch_result(events::notify_batch(&s, e).await) })
                 }),
+                Consumer::new("risk-worker", b.risk_shard_queue.clone(), move |e| {
+                    let w = worker.clone();
+                    Box::pin(async move { batch_result(events::risk_shard_batch(&w, e).await) })
+                }),
             ],
             schedules: vec![
                 Schedule::new(
@@ -226,6 +258,19 @@ impl Runner {
                         Box::pin(async move {
                             if let Err(e) = events::remind(&s).await {
                                 tracing::warn!(error = %e, "reminder run failed");
+                            }
+                        })
+                    },
+                ),
+                Schedule::new(
+                    "risk-scan",
+                    interval_from_env("PUHUI_RISK_SCAN_INTERVAL_SECS", 300),
+                    move || {
+                        let p = planner.clone();
+                        Box::pin(async move {
+                            match events::risk_scan(&p).await {
+                                Ok(outcome) => tracing::info!(?outcome, "risk scan planner ran"),
+                                Err(e) => tracing::warn!(error = %e, "risk scan planning failed"),
                             }
                         })
                     },

@@ -6,6 +6,7 @@ pub mod financing;
 pub mod outbox;
 pub mod paging;
 pub mod products;
+pub mod risk;
 
 pub use paging::{Listing, PageRequest};
 pub use products::{CatalogueFilter, ProductService};

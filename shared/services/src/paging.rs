@@ -1,6 +1,7 @@
 //! Page requests and listings shared by every list endpoint.
 
 use puhui_domain::Error;
+use puhui_ports::{Item, Query, Table};
 use serde::{Deserialize, Serialize};
 
 /// Default page size.
@@ -42,4 +43,23 @@ pub struct Listing<T> {
     /// Cursor for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// Every item a query matches, page after page (for partitions known to be bounded).
+pub async fn all_pages(table: &dyn Table, query: Query) -> Result<Vec<Item>, Error> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = table
+            .query(Query {
+                cursor,
+                ..query.clone()
+            })
+            .await?;
+        items.extend(page.items);
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(items),
+        }
+    }
 }

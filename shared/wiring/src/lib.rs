@@ -9,6 +9,8 @@
 //! | `PUHUI_NOTIFIER` | notify | `http` (SMS gateway + bank webhooks, default) or `outbox-file` |
 //! | `PUHUI_OUTBOX_FILE` | notify with `outbox-file` | where the local stand-in writes |
 //! | `PUHUI_WECHAT` | scan-submit | `api` (default) or `dev` (local stand-in, never in production) |
+//! | `PUHUI_BUCKET` | risk-scan, risk-worker, risk-desk | S3 bucket holding `snapshots/<period>/` |
+//! | `PUHUI_RISK_SHARD_QUEUE_URL` | risk-scan | SQS queue of scan tasks (consumed by risk-worker) |
 //!
 //! plus those of [`puhui_edge::AuthConfig`], [`puhui_edge::Sessions`],
 //! [`puhui_services::financing::FinancingConfig`] and the `puhui-outbound` adapters.
@@ -20,7 +22,8 @@ use puhui_aws::AwsBackend;
 use puhui_edge::{AuthConfig, Authenticator};
 use puhui_ports::{Notifier, Queue, SystemClock, Table, UlidGenerator, WeChatIdentity};
 use puhui_services::financing::{FinancingConfig, FinancingPorts};
-use puhui_services::outbox::Destination;
+use puhui_services::outbox::{Destination, Outbox};
+use puhui_services::risk::RiskPorts;
 
 /// A wiring error, reported at start so a function never runs half-configured.
 pub type WiringError = Box<dyn std::error::Error + Send + Sync>;
@@ -64,6 +67,30 @@ pub fn financing(
         queues,
         FinancingConfig::from_env()?,
     ))
+}
+
+/// The risk ports: the table, the snapshot bucket and the notification queue (alerts send
+/// through the outbox).
+pub fn risk(aws: &AwsBackend, table: Arc<dyn Table>) -> Result<RiskPorts, WiringError> {
+    let clock = Arc::new(SystemClock);
+    let ids = Arc::new(UlidGenerator::default());
+    let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
+    queues.insert(
+        Destination::Notifications,
+        Arc::new(aws.queue(env(queue_var(Destination::Notifications))?)),
+    );
+    Ok(RiskPorts {
+        outbox: Arc::new(Outbox::new(
+            table.clone(),
+            clock.clone(),
+            ids.clone(),
+            queues,
+        )),
+        blobs: Arc::new(aws.blobs(env("PUHUI_BUCKET")?)),
+        table,
+        clock,
+        ids,
+    })
 }
 
 /// The bank-token verifier.

@@ -323,13 +323,23 @@ impl DeskService {
         });
         // Progress made: out of the reminder index.
         let item = codec::to_item(claim_key(id, bank), &next)?;
-        let ops = vec![
+        let mut ops = vec![
             TxOp::Put {
                 item,
                 condition: Some(Condition::VersionEquals(current.version)),
             },
             set_offer_stage(id, bank, stage),
         ];
+        if stage == ClaimStage::Approved {
+            // An approved borrower is watched from now on (risk scans, issue 5).
+            ops.push(crate::risk::watch_op(
+                bank,
+                &demand.uscc,
+                puhui_domain::risk::WatchSource::Financing,
+                &who.subject,
+                now,
+            )?);
+        }
         let messages = vec![Envelope::json(
             Destination::Notifications,
             &notices::progress(&demand, &next, &self.ports.config),
