@@ -2,12 +2,13 @@
 """Writes the event fixtures of every function, as Lambda receives them, for
 `cargo lambda invoke --data-file`, and each directory's `expected.json`:
 
-- product-listing/, scan-submit/, bank-desk/: API Gateway HTTP API (payload format 2.0)
-  requests; expected.json maps fixture -> HTTP status.
-- demand-dispatch/, notify/: SQS batches; expected.json maps fixture ->
+- product-listing/, scan-submit/, bank-desk/, risk-desk/: API Gateway HTTP API (payload
+  format 2.0) requests; expected.json maps fixture -> HTTP status.
+- demand-dispatch/, notify/, risk-worker/: SQS batches; expected.json maps fixture ->
   {"batchItemFailures": [message ids the function must report as failed]}.
-- reminders/, outbox-relay/: EventBridge scheduled events; expected.json maps fixture -> the
-  function's JSON answer on a table with nothing due.
+- reminders/, outbox-relay/, risk-scan/: EventBridge scheduled events; expected.json maps
+  fixture -> the function's JSON answer on a table with nothing due (and, for risk-scan, a
+  bucket without snapshots).
 
     python3 events/generate.py          # from the repository root; rewrites events/*/*.json
 
@@ -303,6 +304,110 @@ def bank_desk():
     }
 
 
+# ---------------------------------------------------------------------------------- risk-desk
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
+ORG_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2]
+
+
+def uscc(prefix8, body8):
+    """A USCC with both check characters right (GB 11714 over the organisation code, then
+    GB 32100 over the first 17): `prefix8` is the type and division (`91330212`), `body8` the
+    organisation code's body, in the USCC alphabet."""
+    org = sum((int(c) if c.isdigit() else ord(c) - ord("A") + 10) * w for c, w in zip(body8, ORG_WEIGHTS))
+    org_check = {10: "X", 11: "0"}.get(11 - org % 11, str(11 - org % 11))
+    first17 = prefix8 + body8 + org_check
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, USCC_WEIGHTS))
+    return first17 + USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+# A valid code no story or fixture puts on a watch list (the bulk fixture is refused whole).
+FIXTURE_USCC = uscc("91330212", "PHRK0001")
+BAD_USCC = FIXTURE_USCC[:-1] + ("0" if FIXTURE_USCC[-1] != "0" else "1")  # check character wrong
+
+RISK_ADMIN = {**CLAIMS, "roles": "[risk_admin]"}  # risk_admin of nbcb
+# A bank no fixture and no story saves a rule set for: its reads answer 404 on every run.
+OTHER_RISK_ADMIN = {**RISK_ADMIN, "bank_id": "fixture-bank", "sub": "risk-fixture-001"}
+
+RULE_SET = {"rules": [
+    {
+        "id": "tax-drop",
+        "name": "Tax paid fell by more than 30% (or arrears)",
+        "severity": "warning",
+        "conditions": {"all": [
+            {"fact": "tax_paid_yoy", "operator": "lessThan", "value": -0.3},
+            {"any": [
+                {"fact": "tax_arrears", "operator": "equal", "value": True},
+                {"not": {"fact": "tax_credit_grade", "operator": "in", "value": ["A", "B"]}},
+            ]},
+        ]},
+        "cooldown_periods": 3,
+    },
+    {
+        "id": "arrears",
+        "name": "Tax arrears",
+        "severity": "critical",
+        "conditions": {"fact": "tax_arrears", "operator": "equal", "value": True},
+    },
+]}
+
+ALERT_ID = f"2026-10.{FIXTURE_USCC}.tax-drop"  # well-formed; no scan raised it
+
+
+def risk_desk():
+    """risk-desk: `ANY /v1/risk/{proxy+}` behind `BankJwt`; claims as the authorizer passes
+    them on (a loan officer of nbcb unless noted). The store starts empty and the bucket holds
+    no snapshot: saving a rule set makes a new version every run (201 each time), reads of a
+    bank that never saves one answer 404, and nothing is ever put on a watch list, so every
+    fixture answers the same however often it runs."""
+
+    def risk(n, method, rest, claims=OFFICER, **kw):
+        return event(n, method, "/v1/risk/{proxy+}", f"/v1/risk/{rest}",
+                     path_params={"proxy": rest}, claims=claims, route_method="ANY", **kw)
+
+    unknown_fact = copy.deepcopy(RULE_SET)
+    unknown_fact["rules"][1]["conditions"] = {"fact": "favourite_colour", "operator": "equal", "value": "red"}
+    oversized = copy.deepcopy(RULE_SET)
+    oversized["rules"][0]["name"] = "x" * 80_000
+    return {
+        "rule-set-none.json": (404, risk(701, "GET", "rule-set", claims=OTHER_RISK_ADMIN)),
+        "save-rule-set.json": (201, risk(702, "PUT", "rule-set", claims=RISK_ADMIN, body=compact(RULE_SET))),
+        "save-rule-set-unknown-fact.json": (422, risk(
+            703, "PUT", "rule-set", claims=RISK_ADMIN, body=compact(unknown_fact))),
+        "save-rule-set-unknown-field.json": (422, risk(
+            704, "PUT", "rule-set", claims=RISK_ADMIN, body=compact({**RULE_SET, "colour": "red"}))),
+        "save-rule-set-wrong-role.json": (403, risk(705, "PUT", "rule-set", body=compact(RULE_SET))),
+        "save-rule-set-bad-json.json": (400, risk(706, "PUT", "rule-set", claims=RISK_ADMIN, body='{"rules": [')),
+        "save-rule-set-non-utf8-body.json": (400, risk(707, "PUT", "rule-set", claims=RISK_ADMIN, body_bytes=NON_UTF8)),
+        "save-rule-set-oversized.json": (413, risk(
+            708, "PUT", "rule-set", claims=RISK_ADMIN, body=compact(oversized))),
+        "rule-set-version-bad.json": (400, risk(709, "GET", "rule-set/versions/latest")),
+        "rule-set-version-unknown.json": (404, risk(710, "GET", "rule-set/versions/999999", claims=OTHER_RISK_ADMIN)),
+        "dry-run-no-snapshot.json": (404, risk(711, "POST", "rule-set/dry-run", body=compact(RULE_SET))),
+        "watch-list.json": (200, risk(712, "GET", "watch-list", query={"limit": "10"})),
+        "watch-bad-uscc.json": (400, risk(713, "PUT", "watch-list/not-a-uscc")),
+        "unwatch-unknown.json": (404, risk(714, "DELETE", f"watch-list/{FIXTURE_USCC}")),
+        "bulk-invalid-code.json": (422, risk(
+            715, "POST", "watch-list/bulk", body=compact({"usccs": [FIXTURE_USCC, BAD_USCC]}))),
+        "alerts.json": (200, risk(716, "GET", "alerts", query={"status": "open", "limit": "10"})),
+        "alerts-bad-status.json": (400, risk(717, "GET", "alerts", query={"status": "bogus"})),
+        "alert-bad-id.json": (400, risk(718, "GET", "alerts/not-an-alert-id")),
+        "alert-unknown.json": (404, risk(719, "GET", f"alerts/{ALERT_ID}")),
+        "act-unknown.json": (404, risk(
+            720, "POST", f"alerts/{ALERT_ID}/actions", body=compact({"action": "acknowledge"}))),
+        "stats.json": (200, risk(721, "GET", "stats")),
+        "settings.json": (200, risk(722, "GET", "settings")),
+        "scans.json": (200, risk(723, "GET", "scans", query={"limit": "10"})),
+        "scan-unknown.json": (404, risk(724, "GET", "scans/2026-10-000000000000")),
+        "no-auth.json": (401, risk(725, "GET", "alerts", claims=None)),
+        "foreign-audience.json": (401, risk(726, "GET", "alerts", claims={**OFFICER, "aud": "puhui-applicants"})),
+        "wrong-role.json": (403, risk(727, "GET", "alerts", claims=ADMIN)),
+        "unknown-route.json": (404, risk(728, "GET", "profile")),
+        "wrong-method.json": (405, risk(729, "DELETE", "rule-set", claims=RISK_ADMIN)),
+    }
+
+
 # ---------------------------------------------------------------------------------- SQS consumers
 
 def sqs_record(message_id, body, queue, n):
@@ -405,6 +510,30 @@ def notify():
     }
 
 
+def shard_task(**changes):
+    """A risk-shard message (`ShardTask`)."""
+    task = {"scan_id": "2026-10-000000000000", "period": "2026-10", "shard": "part-00000.parquet",
+            "shard_index": 0, "bank_id": "nbcb", "rule_set_version": 1}
+    task.update(changes)
+    return compact(task)
+
+
+def risk_worker():
+    """risk-worker: records of the risk-shard queue, one scan task each. A task the planner
+    never wrote (no scan in the table) cannot run, and an unreadable record never can: each is
+    reported failed (and, after five receives, ends in the dead-letter queue)."""
+    q = "puhui-risk-shard"
+    unplanned = shard_task()
+    return {
+        "unplanned.json": (failures("m-unplanned"), sqs_batch(q, 801, [("m-unplanned", unplanned)])),
+        "poison.json": (failures("m-poison"), sqs_batch(q, 802, [("m-poison", POISON)])),
+        "bad-period.json": (failures("m-bad-period"), sqs_batch(
+            q, 803, [("m-bad-period", shard_task(period="2026-13"))])),
+        "batch.json": (failures("m-batch-poison", "m-batch-unplanned"), sqs_batch(
+            q, 804, [("m-batch-poison", POISON), ("m-batch-unplanned", unplanned)])),
+    }
+
+
 # ---------------------------------------------------------------------------------- schedules
 
 def scheduled(rule, n):
@@ -430,6 +559,11 @@ def outbox_relay():
     return {"scheduled.json": ({"flushed": 0}, scheduled("puhui-outbox-relay", 601))}
 
 
+def risk_scan():
+    """No snapshot in the bucket: nothing to plan, whatever rule sets exist."""
+    return {"scheduled.json": ({"outcome": "no_snapshot"}, scheduled("puhui-risk-scan", 901))}
+
+
 FUNCTIONS = {
     "product-listing": product_listing,
     "scan-submit": scan_submit,
@@ -438,6 +572,9 @@ FUNCTIONS = {
     "notify": notify,
     "reminders": reminders,
     "outbox-relay": outbox_relay,
+    "risk-scan": risk_scan,
+    "risk-worker": risk_worker,
+    "risk-desk": risk_desk,
 }
 
 

@@ -1,5 +1,5 @@
 //! End to end on the AWS adapter: every function runs under `cargo lambda watch` and talks to
-//! DynamoDB and SQS on a local AWS-API server (moto) through the AWS SDK.
+//! DynamoDB, SQS and S3 on a local AWS-API server (moto) through the AWS SDK.
 //!
 //! - product-listing is driven over HTTP by the demo's walk-through;
 //! - the financing story runs across scan-submit, bank-desk and product-listing (each on its
@@ -8,7 +8,8 @@
 //!   not report as failed; notify delivers through the real HTTP adapters to a local SMS
 //!   gateway and webhook receiver, whose requests are checked (signature, raw phone);
 //! - every committed event fixture is invoked with `cargo lambda invoke` and must answer as
-//!   its directory's `expected.json` says.
+//!   its directory's `expected.json` says — among them those of the risk functions (risk-scan,
+//!   risk-worker, risk-desk), which run with an empty snapshot bucket and the risk-shard queue.
 //!
 //! Run through `make test` (or `tests/scripts/with-moto.sh cargo test -p puhui-tests`), which
 //! starts moto and puts cargo-lambda on the PATH.
@@ -59,7 +60,7 @@ impl Drop for Emulator {
 }
 
 /// The functions the emulator serves, as named by their crates.
-const FUNCTIONS: [&str; 7] = [
+const FUNCTIONS: [&str; 10] = [
     "product-listing",
     "scan-submit",
     "bank-desk",
@@ -67,6 +68,9 @@ const FUNCTIONS: [&str; 7] = [
     "notify",
     "reminders",
     "outbox-relay",
+    "risk-scan",
+    "risk-worker",
+    "risk-desk",
 ];
 
 const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
@@ -257,8 +261,13 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
     puhui_aws::provision::ensure_table(backend.dynamodb(), &table)
         .await
         .unwrap();
+    // The risk functions' snapshot bucket: left empty, so risk-scan finds no snapshot.
+    let bucket = format!("puhui-e2e-{run}");
+    puhui_aws::provision::ensure_bucket(backend.s3(), &bucket)
+        .await
+        .unwrap();
     let mut queues = Vec::new();
-    for name in ["demand", "notify"] {
+    for name in ["demand", "notify", "risk-shard"] {
         let dlq = puhui_aws::provision::ensure_queue(
             backend.sqs(),
             &format!("e2e-{name}-dlq-{run}"),
@@ -297,13 +306,15 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
         format!(
             "PUHUI_TABLE={table}\nAWS_ENDPOINT_URL={endpoint}\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n\
              AWS_REGION=us-east-1\nPUHUI_JWKS_PATH={}\nRUST_LOG=warn\n\
-             PUHUI_DEMAND_QUEUE_URL={}\nPUHUI_NOTIFY_QUEUE_URL={}\n\
+             PUHUI_DEMAND_QUEUE_URL={}\nPUHUI_NOTIFY_QUEUE_URL={}\nPUHUI_RISK_SHARD_QUEUE_URL={}\n\
+             PUHUI_BUCKET={bucket}\nPUHUI_S3_FORCE_PATH_STYLE=true\n\
              PUHUI_SESSION_SECRET=e2e-session-secret-at-least-32-bytes-long\nPUHUI_WECHAT=dev\n\
              PUHUI_NOTIFIER=http\nPUHUI_SMS_GATEWAY_URL={receiver}/sms\nPUHUI_SMS_GATEWAY_SECRET={SMS_SECRET}\n\
              PUHUI_BANK_WEBHOOKS='{{{}}}'\nPUHUI_WEBHOOK_SECRET={WEBHOOK_SECRET}\n",
             jwks.display(),
             queues[0],
             queues[1],
+            queues[2],
             banks.join(",")
         ),
     )
