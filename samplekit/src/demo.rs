@@ -426,12 +426,13 @@ pub struct StoryPaths<'a> {
 /// The financing flow end to end: a bank issues a loan code, a firm scans it in the
 /// mini-program and applies, three banks claim, the fourth is refused, progress reaches
 /// approval, and every notification is printed. Needs the runner's consumers running.
+/// Returns the next step's number.
 pub async fn financing_story(
     api: &Api,
     issuer: &DevIssuer,
     first_step: u32,
     paths: StoryPaths<'_>,
-) -> Result<(), DemoError> {
+) -> Result<u32, DemoError> {
     let mut n = first_step;
     let mut next = |what: &str| {
         step(n, what);
@@ -783,5 +784,5 @@ pub async fn financing_story(
             ));
         }
     }
-    Ok(())
+    Ok(n)
 }

@@ -4,6 +4,7 @@
 pub mod data;
 pub mod demo;
 pub mod qr;
+pub mod risk_story;
 pub mod scan;
 pub mod snapshot;
 pub mod tokens;

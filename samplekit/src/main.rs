@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use puhui_samplekit::data::{self, Rng};
 use puhui_samplekit::demo::{self, Api};
+use puhui_samplekit::risk_story;
 use puhui_samplekit::tokens::DevIssuer;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -68,6 +69,7 @@ async fn run_demo(args: &[String]) -> Result<()> {
         .env("PUHUI_ADDR", "127.0.0.1:0")
         .env("PUHUI_DATA_DIR", &data_dir)
         .env("PUHUI_DEV_KEYS", &keys)
+        .env("PUHUI_RISK_SCAN_INTERVAL_SECS", "1")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -105,7 +107,13 @@ async fn run_demo(args: &[String]) -> Result<()> {
         outbox: Some(&outbox),
         qr_dir: Some(&qr_dir),
     };
-    let result = demo::financing_story(&api, &issuer, 11, story).await;
+    let mut result = demo::financing_story(&api, &issuer, 11, story).await;
+    if let Ok(next) = result {
+        println!(
+            "\n— Risk monitoring: snapshot → rules and watch list → scheduled scan → alerts —"
+        );
+        result = risk_demo(&api, &issuer, next, &base, &data_dir, &outbox).await;
+    }
     child.kill().await.ok();
     std::fs::remove_dir_all(&data_dir).ok();
     result?;
@@ -113,6 +121,41 @@ async fn run_demo(args: &[String]) -> Result<()> {
     println!("Loan-code QR images: {}", qr_dir.display());
     println!("Keep a runner up to explore the API yourself: make serve");
     Ok(())
+}
+
+/// Publishes the demo snapshot into the runner's blob store (the embedded adapter's folder) and
+/// runs the risk story.
+async fn risk_demo(
+    api: &Api,
+    issuer: &DevIssuer,
+    first_step: u32,
+    base: &str,
+    data_dir: &std::path::Path,
+    outbox: &std::path::Path,
+) -> std::result::Result<u32, puhui_samplekit::Failure> {
+    demo::step(
+        first_step,
+        "samplekit writes the 2026-10 indicator snapshot and publishes it",
+    );
+    let dir = data_dir.join("snapshot-2026-10");
+    let usccs = risk_story::write_snapshot(&dir)?;
+    let blobs = puhui_embedded::LocalBlobStore::new(
+        data_dir.join("blobs"),
+        base.to_owned(),
+        Vec::new(), // only writes here; the runner signs its own URLs
+        std::sync::Arc::new(puhui_ports::SystemClock),
+    );
+    let m = puhui_services::risk::SnapshotStore::new(std::sync::Arc::new(blobs))
+        .publish(&dir)
+        .await
+        .map_err(|e| puhui_samplekit::Failure(e.to_string()))?;
+    demo::say(&format!(
+        "{} firms × {} indicators in {} Parquet shards",
+        m.total_rows,
+        puhui_domain::indicators::CATALOGUE.len(),
+        m.shards.len()
+    ));
+    risk_story::risk_story(api, issuer, first_step + 1, &usccs, Some(outbox)).await
 }
 
 async fn seed(args: &[String]) -> Result<()> {

@@ -12,7 +12,9 @@ use puhui_ports::{Condition, PortError, Query, TxOp, Update};
 use serde::Deserialize;
 use serde_json::{Map, json};
 
-use super::{RiskPorts, alert_index_key, alert_key, risk_bank, settings_key, stats_key};
+use super::{
+    RiskPorts, alert_index_key, alert_key, load_settings, risk_bank, settings_key, stats_key,
+};
 use crate::codec;
 use crate::paging::{Listing, PageRequest, all_pages};
 
@@ -189,14 +191,7 @@ impl AlertService {
 
     /// The caller's alert settings (defaults until saved).
     pub async fn settings(&self, who: &Principal) -> Result<RiskSettings, Error> {
-        let bank = risk_bank(who)?;
-        match self.ports.table.get(&settings_key(bank)).await? {
-            Some(item) => codec::from_item(item),
-            None => Ok(RiskSettings {
-                sms: Vec::new(),
-                webhook: true,
-            }),
-        }
+        load_settings(self.ports.table.as_ref(), risk_bank(who)?).await
     }
 
     /// Replaces the caller's alert settings (`risk_admin`).

@@ -109,6 +109,22 @@ pub(crate) fn task_key(scan: &str, shard_index: u32, bank: &BankId) -> Key {
     )
 }
 
+/// The bank's alert settings (defaults until saved). Read from the attributes alone: the
+/// settings refuse unknown fields (as the API must), and the item's version is not one of them.
+pub(crate) async fn load_settings(
+    table: &dyn Table,
+    bank: &BankId,
+) -> Result<puhui_domain::risk::RiskSettings, Error> {
+    match table.get(&settings_key(bank)).await? {
+        Some(item) => serde_json::from_value(serde_json::Value::Object(item.attrs))
+            .map_err(|e| Error::Internal(format!("stored settings of {bank} unreadable: {e}"))),
+        None => Ok(puhui_domain::risk::RiskSettings {
+            sms: Vec::new(),
+            webhook: true,
+        }),
+    }
+}
+
 /// Periods whose alerts a hit in `period` must not repeat: the `cooldown` periods before it.
 pub(crate) fn cooldown_window(period: Period, cooldown: u16) -> Option<(Period, Period)> {
     (cooldown > 0).then(|| (period.minus(cooldown), period.minus(1)))

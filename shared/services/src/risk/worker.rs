@@ -29,7 +29,7 @@ use super::scans::{RuleTally, TaskRecord, TaskStatus};
 use super::snapshots::SnapshotStore;
 use super::watch::WatchListService;
 use super::{
-    RiskPorts, alert_index_key, alert_key, cooldown_window, scan_key, settings_key, stats_key,
+    RiskPorts, alert_index_key, alert_key, cooldown_window, load_settings, scan_key, stats_key,
     task_key,
 };
 use crate::codec;
@@ -219,13 +219,7 @@ impl ShardWorker {
                 version: 1,
             });
         }
-        let settings: RiskSettings = match self.ports.table.get(&settings_key(&t.bank_id)).await? {
-            Some(item) => codec::from_item(item)?,
-            None => RiskSettings {
-                sms: Vec::new(),
-                webhook: true,
-            },
-        };
+        let settings = load_settings(self.ports.table.as_ref(), &t.bank_id).await?;
         let (mut raised, mut existing) = (0, 0);
         for chunk in alerts.chunks(ALERTS_PER_TX) {
             let (r, e) = self.raise(chunk.to_vec(), &settings).await?;
