@@ -17,7 +17,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 target/debug/samplekit seed --url "$base" > /dev/null
-token="$(target/debug/samplekit token --bank nbcb --roles product_admin,loan_officer)"
+token="$(target/debug/samplekit token --bank nbcb --roles product_admin,loan_officer,risk_admin)"
 "$venv/bin/schemathesis" run shared/api/openapi.json --url "$base" \
   --header "Authorization: Bearer $token" --checks not_a_server_error \
   --max-examples "${FUZZ_EXAMPLES:-100}" --seed "${FUZZ_SEED:-2026}" --no-color

@@ -42,6 +42,22 @@ fn every_route_is_documented() {
         "POST /v1/desk/demands/{id}/claim",
         "POST /v1/desk/demands/{id}/progress",
         "POST /v1/desk/demands/{id}/release",
+        "PUT /v1/risk/rule-set",
+        "GET /v1/risk/rule-set",
+        "GET /v1/risk/rule-set/versions/{version}",
+        "POST /v1/risk/rule-set/dry-run",
+        "GET /v1/risk/watch-list",
+        "POST /v1/risk/watch-list/bulk",
+        "PUT /v1/risk/watch-list/{uscc}",
+        "DELETE /v1/risk/watch-list/{uscc}",
+        "GET /v1/risk/alerts",
+        "GET /v1/risk/alerts/{id}",
+        "POST /v1/risk/alerts/{id}/actions",
+        "GET /v1/risk/stats",
+        "GET /v1/risk/settings",
+        "PUT /v1/risk/settings",
+        "GET /v1/risk/scans",
+        "GET /v1/risk/scans/{id}",
     ]
     .into_iter()
     .map(str::to_owned)
