@@ -1,9 +1,10 @@
 //! risk-scan: plans a scan of the newest snapshot as shard × bank tasks on the `risk-shard`
 //! queue and records it with its plan, so progress, completion and failing shards are visible.
 //!
-//! A scan's id is the period plus a hash of its plan (shards and every bank's rule-set version):
-//! the schedule firing again with nothing changed finds the scan planned and does nothing; a new
-//! rule-set version or snapshot makes a new scan. A planner that crashed half-way is resumed by
+//! A scan's id is the period plus a hash of its plan (business date, shards and every bank's
+//! rule-set version): the schedule firing again the same day with nothing changed finds the scan
+//! planned and does nothing; a new day, rule-set version or snapshot makes a new scan, whose
+//! alerts already raised are found and not repeated. A planner that crashed half-way is resumed by
 //! the next run (tasks and messages are idempotent: workers skip tasks already done).
 
 use std::sync::Arc;
@@ -240,7 +241,11 @@ impl ScanPlanner {
                 "a scan of {tasks} tasks exceeds {MAX_TASKS}; write fewer, larger shards"
             )));
         }
+        // The business date is part of the plan: each day's run scans again, so firms added to
+        // a watch list since are scanned within a day (alerts already raised are not repeated).
+        let today = puhui_domain::time::business_date(self.ports.clock.now());
         let mut h = Sha256::new();
+        h.update(format!("{today}\n").as_bytes());
         for s in &shards {
             h.update(s.as_bytes());
             h.update(b"\n");
