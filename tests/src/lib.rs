@@ -1,1 +1,3 @@
-//! End-to-end tests live in `tests/`; this library is empty.
+//! End-to-end tests live in `tests/`; this library holds what their scenarios share.
+
+pub mod harness;

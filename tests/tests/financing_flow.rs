@@ -12,378 +12,39 @@
 //! 4. the outbox relay sends what a writer committed but never flushed, exactly once;
 //! 5. a message no handler can read ends in the dead-letter queue.
 //!
-//! Time is a [`ManualClock`] and ids come from the clock and a counter, so two runs of the same
+//! Time is a [`puhui_ports::ManualClock`] and ids come from the clock and a counter, so two runs of the same
 //! inputs produce identical ids and items. The AWS side needs `PUHUI_TEST_AWS_ENDPOINT`: run
 //! through `tests/scripts/with-moto.sh cargo test -p puhui-tests --test financing_flow`. Moto
 //! does not isolate concurrent requests as DynamoDB does, so on that side the table is wrapped
-//! in [`Isolated`], which restores DynamoDB's per-request isolation (see there).
+//! in [`harness::Isolated`], which restores DynamoDB's per-request isolation (see there).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::{DateTime, Utc};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures::StreamExt;
-use puhui_domain::financing::{LoanCodeDraft, ReleaseReason};
+use puhui_domain::financing::ReleaseReason;
 use puhui_domain::{
-    ApplicantId, BankId, Claim, ClaimStage, DemandId, DemandStatus, Error, FinancingDemand,
-    LoanCodeId, Principal, ProductDraft, ProductStatus, ProgressUpdate, Role, Submission,
+    BankId, Claim, ClaimStage, DemandId, DemandStatus, Error, FinancingDemand, ProgressUpdate,
 };
-use puhui_embedded::{QueueConfig, SqliteQueue, SqliteTable};
 use puhui_outbound::notify::MemoryNotifier;
-use puhui_outbound::wechat::DevWeChat;
-use puhui_ports::{
-    Clock, Condition, IdGenerator, Item, Key, ManualClock, Notification, Page, PortResult, Query,
-    Queue, QueueMessage, Recipient, Table, TxOp, Update,
-};
+use puhui_ports::{Condition, Item, Key, Notification, Query, QueueMessage, Recipient, Table};
 use puhui_runner::consumers::{Consumer, poll_once};
-use puhui_samplekit::data::{self, Rng};
 use puhui_services::codec;
 use puhui_services::financing::{
-    ApplicantService, ClaimOutcome, DemandService, DeskService, DispatchService, FinancingConfig,
-    FinancingPorts, LoanCodeService, NotificationService, OfferRecord, ReminderReport,
-    ReminderService,
+    ClaimOutcome, DeskService, DispatchService, FinancingConfig, NotificationService, OfferRecord,
+    ReminderReport, ReminderService,
 };
 use puhui_services::outbox::{Destination, Envelope};
+use puhui_tests::harness::{
+    self, Env, Kind, MAX_RECEIVES, bank, drain, keys, minutes, notification, officer, setup, sorted,
+};
 use serde_json::{Value, json};
 
-// ---------------------------------------------------------------------------------------------
-// The environment: one backend (table, queues), a manual clock and deterministic ids.
-// ---------------------------------------------------------------------------------------------
-
-/// Monday 10:00 in Shanghai; the sample products are valid from 2026-01-01 to 2027-12-31.
-const T0: &str = "2026-11-23T02:00:00Z";
-/// Receives after which a demand message is dead-lettered (small, to keep the test short).
-const MAX_RECEIVES: u32 = 3;
-/// Messages per batch, as the event source mappings.
-const BATCH: usize = 10;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Embedded,
-    Aws,
-}
-
-/// Ids from the manual clock and a counter: monotonic, in step with the clock (the outbox relay
-/// compares entry ids with the clock), and the same on every run of the same calls.
-struct ClockIds {
-    clock: Arc<ManualClock>,
-    counter: AtomicU64,
-}
-
-impl IdGenerator for ClockIds {
-    fn ulid(&self) -> ulid::Ulid {
-        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        let ms = u64::try_from(self.clock.now().timestamp_millis()).unwrap();
-        ulid::Ulid::from_parts(ms, u128::from(n))
-    }
-}
-
-/// DynamoDB applies every request atomically and runs transactions in isolation; moto does
-/// not: it serves requests on parallel threads, applies a transaction's writes before checking
-/// the others' conditions, and undoes a cancelled one by restoring a snapshot of the whole table,
-/// erasing whatever other requests committed meanwhile (100 threads running "add 1 if below 3 +
-/// put if absent" leave 3 successes but 4–7 items). This gives each table request back the
-/// isolation DynamoDB guarantees: reads run together, each write runs alone. The flow's requests
-/// still interleave freely between calls, which is what the scenarios exercise.
-struct Isolated<T> {
-    inner: T,
-    lock: tokio::sync::RwLock<()>,
-}
-
-#[async_trait::async_trait]
-impl<T: Table> Table for Isolated<T> {
-    async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
-        let _read = self.lock.read().await;
-        self.inner.get(key).await
-    }
-
-    async fn put(&self, item: Item, condition: Option<Condition>) -> PortResult<()> {
-        let _write = self.lock.write().await;
-        self.inner.put(item, condition).await
-    }
-
-    async fn update(
-        &self,
-        key: &Key,
-        update: Update,
-        condition: Option<Condition>,
-    ) -> PortResult<Item> {
-        let _write = self.lock.write().await;
-        self.inner.update(key, update, condition).await
-    }
-
-    async fn delete(&self, key: &Key, condition: Option<Condition>) -> PortResult<()> {
-        let _write = self.lock.write().await;
-        self.inner.delete(key, condition).await
-    }
-
-    async fn query(&self, query: Query) -> PortResult<Page> {
-        let _read = self.lock.read().await;
-        self.inner.query(query).await
-    }
-
-    async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()> {
-        let _write = self.lock.write().await;
-        self.inner.transact(ops).await
-    }
-}
-
-struct Env {
-    kind: Kind,
-    table: Arc<dyn Table>,
-    /// demand-submitted, consumed by demand-dispatch; dead-letters after [`MAX_RECEIVES`].
-    demand_queue: Arc<dyn Queue>,
-    demand_dead_letter: Arc<dyn Queue>,
-    /// notifications, consumed by notify.
-    notify_queue: Arc<dyn Queue>,
-    clock: Arc<ManualClock>,
-    ids: Arc<ClockIds>,
-    /// The embedded backend's directory, removed when the test ends.
-    dir: Option<PathBuf>,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-impl Env {
-    async fn new(kind: Kind) -> Env {
-        let clock = Arc::new(ManualClock::new(at(T0)));
-        let ids = Arc::new(ClockIds {
-            clock: clock.clone(),
-            counter: AtomicU64::new(0),
-        });
-        match kind {
-            Kind::Embedded => {
-                let dir = std::env::temp_dir().join(format!("puhui-flow-{}", ulid::Ulid::new()));
-                std::fs::create_dir_all(&dir).unwrap();
-                let table = Arc::new(SqliteTable::open(dir.join("puhui.db")).unwrap());
-                let queue = |name: &str| {
-                    let config = QueueConfig {
-                        max_receives: MAX_RECEIVES,
-                        fifo: false,
-                    };
-                    SqliteQueue::open(dir.join("queues.db"), name, config, clock.clone()).unwrap()
-                };
-                let demand = queue("demand-submitted");
-                let dead_letter = demand.dead_letter();
-                Env {
-                    kind,
-                    table,
-                    demand_queue: Arc::new(demand),
-                    demand_dead_letter: Arc::new(dead_letter),
-                    notify_queue: Arc::new(queue("notifications")),
-                    clock,
-                    ids,
-                    dir: Some(dir),
-                }
-            }
-            Kind::Aws => {
-                let endpoint = std::env::var("PUHUI_TEST_AWS_ENDPOINT").expect(
-                    "PUHUI_TEST_AWS_ENDPOINT is unset: run through tests/scripts/with-moto.sh \
-                     (make test does)",
-                );
-                let b = puhui_aws::provision::backend_for(&endpoint).await;
-                let ns = format!("flow-{}", ulid::Ulid::new().to_string().to_lowercase());
-                puhui_aws::provision::ensure_table(b.dynamodb(), &ns)
-                    .await
-                    .unwrap();
-                let sqs = b.sqs();
-                let dlq_url = puhui_aws::provision::ensure_queue(
-                    sqs,
-                    &format!("{ns}-demand-dlq"),
-                    false,
-                    None,
-                )
-                .await
-                .unwrap();
-                let dlq_arn = puhui_aws::provision::queue_arn(sqs, &dlq_url)
-                    .await
-                    .unwrap();
-                let demand_url = puhui_aws::provision::ensure_queue(
-                    sqs,
-                    &format!("{ns}-demand"),
-                    false,
-                    Some((&dlq_arn, MAX_RECEIVES)),
-                )
-                .await
-                .unwrap();
-                let notify_url =
-                    puhui_aws::provision::ensure_queue(sqs, &format!("{ns}-notify"), false, None)
-                        .await
-                        .unwrap();
-                Env {
-                    kind,
-                    table: Arc::new(Isolated {
-                        inner: b.table(ns),
-                        lock: tokio::sync::RwLock::new(()),
-                    }),
-                    demand_queue: Arc::new(b.queue(demand_url)),
-                    demand_dead_letter: Arc::new(b.queue(dlq_url)),
-                    notify_queue: Arc::new(b.queue(notify_url)),
-                    clock,
-                    ids,
-                    dir: None,
-                }
-            }
-        }
-    }
-
-    /// A second, empty backend of the same kind.
-    async fn fresh(&self) -> Env {
-        Env::new(self.kind).await
-    }
-
-    fn ports(&self, config: FinancingConfig) -> FinancingPorts {
-        let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
-        queues.insert(Destination::DemandSubmitted, self.demand_queue.clone());
-        queues.insert(Destination::Notifications, self.notify_queue.clone());
-        FinancingPorts::new(
-            self.table.clone(),
-            self.clock.clone(),
-            self.ids.clone(),
-            queues,
-            config,
-        )
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
-
-fn minutes(n: i64) -> chrono::Duration {
-    chrono::Duration::minutes(n)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Setup helpers: banks and products, a loan code, an applicant, a demand.
-// ---------------------------------------------------------------------------------------------
-
-fn bank(id: &str) -> BankId {
-    BankId::parse(id).unwrap()
-}
-
-fn product_admin(bank: &BankId) -> Principal {
-    Principal {
-        subject: format!("{bank}-admin"),
-        bank_id: Some(bank.clone()),
-        roles: vec![Role::ProductAdmin],
-    }
-}
-
-fn officer(bank: &BankId) -> Principal {
-    Principal {
-        subject: format!("{bank}-officer"),
-        bank_id: Some(bank.clone()),
-        roles: vec![Role::LoanOfficer],
-    }
-}
-
-fn platform_admin() -> Principal {
-    Principal {
-        subject: "platform-admin".into(),
-        bank_id: None,
-        roles: vec![Role::PlatformAdmin],
-    }
-}
-
-/// Lists one sample product per bank, serving all of Ningbo (330200), so every bank matches a
-/// firm registered in 330203. `parallel` creates them concurrently (ids then depend on timing).
-async fn seed_products(ports: &FinancingPorts, banks: &[BankId], parallel: usize) {
-    futures::stream::iter(banks.iter().enumerate())
-        .for_each_concurrent(parallel, |(n, b)| async move {
-            let mut body = data::product(&mut Rng::new(n as u64 + 1), n);
-            body["regions"] = json!(["330200"]);
-            let draft: ProductDraft = serde_json::from_value(body).unwrap();
-            let who = product_admin(b);
-            let p = ports.products.create(&who, draft).await.unwrap();
-            ports
-                .products
-                .set_status(&who, p.id, ProductStatus::Listed, None)
-                .await
-                .unwrap();
-        })
-        .await;
-    assert_eq!(ports.products.listed().await.unwrap().len(), banks.len());
-}
-
-async fn loan_code(ports: &FinancingPorts) -> LoanCodeId {
-    let draft: LoanCodeDraft = serde_json::from_value(json!({"id": "flow-code"})).unwrap();
-    LoanCodeService::new(ports.clone())
-        .create(&platform_admin(), draft)
-        .await
-        .unwrap()
-        .id
-}
-
-/// Logs an applicant in through the WeChat stand-in, with a verified phone.
-async fn applicant(ports: &FinancingPorts) -> ApplicantId {
-    let login = ApplicantService::new(ports.clone(), Arc::new(DevWeChat::new()))
-        .login("dev:alice", Some("dev-phone:86-13812345678"))
-        .await
-        .unwrap();
-    assert_eq!(
-        login.phone.as_ref().map(|p| p.expose()),
-        Some("13812345678")
-    );
-    login.applicant
-}
-
-fn submission(code: &LoanCodeId, now: DateTime<Utc>) -> Submission {
-    let uscc = data::uscc(&mut Rng::new(7), "330203");
-    serde_json::from_value(json!({
-        "loan_code": code, "uscc": uscc, "firm_name": "宁波甬江机械有限公司",
-        "applicant_role": "legal_representative", "amount": 50_000_000, "term_months": 12,
-        "purpose": "采购原材料", "collateral": true,
-        "consent": {"accepted": true, "text_version": "auth-v3",
-                    "accepted_at": now - chrono::Duration::seconds(60)}
-    }))
-    .unwrap()
-}
-
-/// Products for `banks`, a loan code, a logged-in applicant: everything a submission needs.
-async fn setup(env: &Env, ports: &FinancingPorts, banks: &[BankId], parallel: usize) -> Applicant {
-    seed_products(ports, banks, parallel).await;
-    Applicant {
-        code: loan_code(ports).await,
-        id: applicant(ports).await,
-        demands: DemandService::new(ports.clone()),
-        now: env.now(),
-    }
-}
-
-struct Applicant {
-    code: LoanCodeId,
-    id: ApplicantId,
-    demands: DemandService,
-    now: DateTime<Utc>,
-}
-
-impl Applicant {
-    async fn submit(&self) -> FinancingDemand {
-        let d = self
-            .demands
-            .submit(&self.id, submission(&self.code, self.now))
-            .await
-            .unwrap();
-        assert_eq!(d.status, DemandStatus::Submitted);
-        d
-    }
-}
+// The environment (a backend, a manual clock, deterministic ids), the setup helpers and the
+// queue helpers are in `puhui_tests::harness`, shared with the risk-scan scenarios.
 
 // ---------------------------------------------------------------------------------------------
 // Reading the table.
@@ -477,36 +138,6 @@ async fn outbox_entries(table: &dyn Table) -> usize {
 // Queues and consumers.
 // ---------------------------------------------------------------------------------------------
 
-/// Receives and deletes everything on the queue; the bodies, in the order received.
-async fn drain(q: &dyn Queue) -> Vec<String> {
-    let mut bodies = Vec::new();
-    loop {
-        let got = q.receive(10, Duration::from_secs(30)).await.unwrap();
-        if got.is_empty() {
-            return bodies;
-        }
-        for m in got {
-            q.delete(&m.receipt).await.unwrap();
-            bodies.push(m.body);
-        }
-    }
-}
-
-fn notification(body: &str) -> Notification {
-    serde_json::from_str(body).unwrap()
-}
-
-fn keys(bodies: &[String]) -> Vec<String> {
-    let mut k: Vec<String> = bodies.iter().map(|b| notification(b).key).collect();
-    k.sort();
-    k
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
-}
-
 /// The two queue consumers of the flow, called as their Lambdas would be.
 enum Handler<'a> {
     Dispatch(&'a DispatchService),
@@ -523,64 +154,10 @@ impl Handler<'_> {
     }
 }
 
-fn sqs_event(deliveries: &[(String, String)]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = deliveries
-        .iter()
-        .map(|(id, body)| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(id.clone());
-            m.body = Some(body.clone());
-            m.event_source = Some("aws:sqs".into());
-            m
-        })
-        .collect();
-    event
-}
-
-fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
-    for i in (1..items.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        items.swap(i, j);
-    }
-}
-
-/// Feeds every body `copies` times, shuffled by `seed` (no shuffle for one copy), in batches of
-/// [`BATCH`] handled concurrently, as by several instances of the function; what the handler
-/// reports failed is delivered again, as SQS would, until nothing fails. Returns how many
+/// Feeds every body `copies` times to `handler` (see [`harness::feed`]); returns how many
 /// deliveries failed on the way.
 async fn feed(handler: Handler<'_>, bodies: &[String], copies: usize, seed: u64) -> usize {
-    let mut pending: Vec<(String, String)> = bodies
-        .iter()
-        .enumerate()
-        .flat_map(|(i, b)| (0..copies).map(move |c| (format!("m{i}-{c}"), b.clone())))
-        .collect();
-    if copies > 1 {
-        shuffle(&mut pending, &mut Rng::new(seed));
-    }
-    let mut failures = 0;
-    for _round in 0..10 {
-        if pending.is_empty() {
-            return failures;
-        }
-        let responses = futures::future::join_all(
-            pending
-                .chunks(BATCH)
-                .map(|batch| handler.handle(sqs_event(batch))),
-        )
-        .await;
-        let failed: HashSet<String> = responses
-            .into_iter()
-            .flat_map(|r| r.batch_item_failures)
-            .map(|f| f.item_identifier)
-            .collect();
-        failures += failed.len();
-        pending.retain(|(id, _)| failed.contains(id));
-    }
-    panic!(
-        "{} deliveries still failing after 10 redeliveries",
-        pending.len()
-    );
+    harness::feed(|e| handler.handle(e), bodies, copies, seed).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -355,6 +355,9 @@ impl ShardWorker {
                 key: task_key(&t.scan_id, t.shard_index, &t.bank_id),
                 update: Update {
                     set: codec::attrs(&next)?,
+                    // `error` is skipped when none, so setting the attributes would leave an
+                    // earlier attempt's failure on the done task: remove it.
+                    remove: vec!["error".into()],
                     ..Update::default()
                 },
                 condition: Some(Condition::VersionEquals(record.version)),
