@@ -111,7 +111,7 @@ pub struct WatchEntry {
 }
 
 /// A bank's alerting settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RiskSettings {
     /// Risk managers' mobile numbers: each alert is sent to each by SMS (at most 10).
@@ -125,6 +125,16 @@ pub struct RiskSettings {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for RiskSettings {
+    /// No SMS recipients; alerts go to the bank's webhook.
+    fn default() -> Self {
+        RiskSettings {
+            sms: Vec::new(),
+            webhook: true,
+        }
+    }
 }
 
 impl RiskSettings {
@@ -384,9 +394,6 @@ pub struct RuleStats {
     /// Alerts raised.
     #[serde(default)]
     pub hits: u64,
-    /// Hits not alerted because of the rule's cool-down.
-    #[serde(default)]
-    pub suppressed: u64,
     /// Alerts acknowledged.
     #[serde(default)]
     pub acknowledged: u64,

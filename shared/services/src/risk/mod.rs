@@ -118,10 +118,7 @@ pub(crate) async fn load_settings(
     match table.get(&settings_key(bank)).await? {
         Some(item) => serde_json::from_value(serde_json::Value::Object(item.attrs))
             .map_err(|e| Error::Internal(format!("stored settings of {bank} unreadable: {e}"))),
-        None => Ok(puhui_domain::risk::RiskSettings {
-            sms: Vec::new(),
-            webhook: true,
-        }),
+        None => Ok(puhui_domain::risk::RiskSettings::default()),
     }
 }
 
