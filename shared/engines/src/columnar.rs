@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_buffer::BooleanBuffer;
+use arrow_buffer::{BooleanBuffer, Buffer};
 use arrow_schema::DataType;
 use puhui_domain::product::{EligibilityCondition, Operator};
 use puhui_domain::rules::{RuleCondition, WatchRule};
@@ -158,22 +158,14 @@ impl Builder {
 fn leaf_bits(leaf: &EligibilityCondition, column: &ArrayRef) -> BooleanBuffer {
     let len = column.len();
     let raw = match column.data_type() {
-        DataType::Int64 => {
-            let v = column.as_primitive::<Int64Type>().values();
-            numeric(leaf, len, |i| v[i] as f64)
-        }
-        DataType::Int32 => {
-            let v = column.as_primitive::<Int32Type>().values();
-            numeric(leaf, len, |i| f64::from(v[i]))
-        }
-        DataType::Float64 => {
-            let v = column.as_primitive::<Float64Type>().values();
-            numeric(leaf, len, |i| v[i])
-        }
-        DataType::Float32 => {
-            let v = column.as_primitive::<Float32Type>().values();
-            numeric(leaf, len, |i| f64::from(v[i]))
-        }
+        DataType::Int64 => integer(leaf, column.as_primitive::<Int64Type>().values(), |x| x),
+        DataType::Int32 => integer(leaf, column.as_primitive::<Int32Type>().values(), i64::from),
+        DataType::Float64 => float(leaf, column.as_primitive::<Float64Type>().values(), |x| x),
+        DataType::Float32 => float(
+            leaf,
+            column.as_primitive::<Float32Type>().values(),
+            f64::from,
+        ),
         DataType::Boolean => boolean(leaf, column.as_boolean().values()),
         DataType::Utf8 => {
             let v = column.as_string::<i32>();
@@ -186,36 +178,123 @@ fn leaf_bits(leaf: &EligibilityCondition, column: &ArrayRef) -> BooleanBuffer {
         // Other column types cannot hold catalogue values: no row matches.
         _ => BooleanBuffer::new_unset(len),
     };
+    // One word-wide AND with the validity bitmap, only when the column has nulls.
     match column.logical_nulls() {
-        Some(valid) => &raw & valid.inner(),
-        None => raw,
+        Some(valid) if valid.null_count() > 0 => &raw & valid.inner(),
+        _ => raw,
     }
 }
 
-/// A numeric column: comparisons on f64, the same arithmetic as the row-wise evaluator.
-fn numeric(leaf: &EligibilityCondition, len: usize, at: impl Fn(usize) -> f64) -> BooleanBuffer {
-    use Operator::*;
-    let target = leaf.value.as_f64();
-    let set: Vec<f64> = leaf
+/// Bit `i` set where `hit(values[i])`, packed 64 values to a word straight from the slice: no
+/// bounds checks and no per-bit stores, so the loop stays tight (float comparisons vectorise).
+fn bits_where<T: Copy>(values: &[T], hit: impl Fn(T) -> bool) -> BooleanBuffer {
+    let pack = |chunk: &[T]| {
+        chunk
+            .iter()
+            .enumerate()
+            .fold(0u64, |word, (j, &x)| word | (u64::from(hit(x)) << j))
+    };
+    let (chunks, rest) = values.as_chunks::<64>();
+    let mut words: Vec<u64> = Vec::with_capacity(values.len().div_ceil(64));
+    words.extend(chunks.iter().map(|c| pack(c)));
+    if !rest.is_empty() {
+        words.push(pack(rest));
+    }
+    BooleanBuffer::new(Buffer::from_vec(words), 0, values.len())
+}
+
+/// The values of a numeric leaf as numbers: the scalar, or the numbers of an `in` list.
+fn numbers(leaf: &EligibilityCondition) -> (Option<f64>, Vec<f64>) {
+    let set = leaf
         .value
         .as_array()
         .map(|l| l.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default();
+    (leaf.value.as_f64(), set)
+}
+
+/// A float column: comparisons on f64, the same arithmetic as the row-wise evaluator.
+fn float<T: Copy>(leaf: &EligibilityCondition, v: &[T], f: impl Fn(T) -> f64) -> BooleanBuffer {
+    use Operator::*;
+    let (target, set) = numbers(leaf);
     match (leaf.operator, target) {
-        (LessThan, Some(t)) => BooleanBuffer::collect_bool(len, |i| at(i) < t),
-        (LessThanInclusive, Some(t)) => BooleanBuffer::collect_bool(len, |i| at(i) <= t),
-        (GreaterThan, Some(t)) => BooleanBuffer::collect_bool(len, |i| at(i) > t),
-        (GreaterThanInclusive, Some(t)) => BooleanBuffer::collect_bool(len, |i| at(i) >= t),
-        (Equal, Some(t)) => BooleanBuffer::collect_bool(len, |i| at(i) == t),
-        (NotEqual, Some(t)) => BooleanBuffer::collect_bool(len, |i| at(i) != t),
-        // A non-numeric value never equals a number (row-wise: `2 == "2"` is false).
-        (Equal, None) => BooleanBuffer::new_unset(len),
-        (NotEqual, None) => BooleanBuffer::new_set(len),
-        (In, _) => BooleanBuffer::collect_bool(len, |i| set.contains(&at(i))),
-        (NotIn, _) => BooleanBuffer::collect_bool(len, |i| !set.contains(&at(i))),
-        (LessThan | LessThanInclusive | GreaterThan | GreaterThanInclusive, None) => {
-            BooleanBuffer::new_unset(len)
+        (LessThan, Some(t)) => bits_where(v, |x| f(x) < t),
+        (LessThanInclusive, Some(t)) => bits_where(v, |x| f(x) <= t),
+        (GreaterThan, Some(t)) => bits_where(v, |x| f(x) > t),
+        (GreaterThanInclusive, Some(t)) => bits_where(v, |x| f(x) >= t),
+        (Equal, Some(t)) => bits_where(v, |x| f(x) == t),
+        (NotEqual, Some(t)) => bits_where(v, |x| f(x) != t),
+        (In, _) => bits_where(v, |x| set.contains(&f(x))),
+        (NotIn, _) => bits_where(v, |x| !set.contains(&f(x))),
+        (NotEqual, None) => BooleanBuffer::new_set(v.len()),
+        // A non-numeric value never equals or orders against a number (row-wise: `2 == "2"`
+        // is false).
+        (Equal | LessThan | LessThanInclusive | GreaterThan | GreaterThanInclusive, None) => {
+            BooleanBuffer::new_unset(v.len())
         }
+    }
+}
+
+/// An integer column. The row-wise evaluator compares `x as f64` with the target; that
+/// conversion is monotone, so each comparison holds on one interval of integers, found once
+/// here, and the rows are then compared as integers (no conversion per row).
+fn integer<T: Copy>(leaf: &EligibilityCondition, v: &[T], f: impl Fn(T) -> i64) -> BooleanBuffer {
+    use Operator::*;
+    let (target, set) = numbers(leaf);
+    let inside = |lo: Option<i64>, hi: Option<i64>| -> BooleanBuffer {
+        match (lo, hi) {
+            // One unsigned comparison: below `lo` wraps round to above `hi - lo`.
+            (Some(lo), Some(hi)) if lo <= hi => {
+                let width = hi.wrapping_sub(lo) as u64;
+                bits_where(v, |x| f(x).wrapping_sub(lo) as u64 <= width)
+            }
+            _ => BooleanBuffer::new_unset(v.len()),
+        }
+    };
+    match (leaf.operator, target) {
+        (LessThan, Some(t)) => inside(Some(i64::MIN), last_where(|x| (x as f64) < t)),
+        (LessThanInclusive, Some(t)) => inside(Some(i64::MIN), last_where(|x| (x as f64) <= t)),
+        (GreaterThan, Some(t)) => inside(first_where(|x| (x as f64) > t), Some(i64::MAX)),
+        (GreaterThanInclusive, Some(t)) => inside(first_where(|x| (x as f64) >= t), Some(i64::MAX)),
+        (Equal, Some(t)) => inside(
+            first_where(|x| (x as f64) >= t),
+            last_where(|x| (x as f64) <= t),
+        ),
+        (NotEqual, Some(t)) => !&inside(
+            first_where(|x| (x as f64) >= t),
+            last_where(|x| (x as f64) <= t),
+        ),
+        (In, _) => bits_where(v, |x| set.contains(&(f(x) as f64))),
+        (NotIn, _) => bits_where(v, |x| !set.contains(&(f(x) as f64))),
+        (NotEqual, None) => BooleanBuffer::new_set(v.len()),
+        (Equal | LessThan | LessThanInclusive | GreaterThan | GreaterThanInclusive, None) => {
+            BooleanBuffer::new_unset(v.len())
+        }
+    }
+}
+
+/// The least `x` with `p(x)`, for `p` false then true as `x` grows (binary search).
+fn first_where(p: impl Fn(i64) -> bool) -> Option<i64> {
+    if !p(i64::MAX) {
+        return None;
+    }
+    // Invariant: the answer is in lo..=hi and p(hi) holds.
+    let (mut lo, mut hi) = (i64::MIN, i64::MAX);
+    while lo < hi {
+        // Rounded down (in i128, so it cannot overflow), so that lo <= mid < hi.
+        let mid = ((i128::from(lo) + i128::from(hi)) >> 1) as i64;
+        if p(mid) { hi = mid } else { lo = mid + 1 }
+    }
+    Some(lo)
+}
+
+/// The greatest `x` with `p(x)`, for `p` true then false as `x` grows.
+fn last_where(p: impl Fn(i64) -> bool) -> Option<i64> {
+    // The first x where p fails, minus one; p never failing leaves every x.
+    match first_where(|x| !p(x)) {
+        None => Some(i64::MAX),
+        Some(i64::MIN) => None,
+        Some(x) => Some(x - 1),
     }
 }
 
@@ -424,6 +503,75 @@ mod tests {
                     prop_assert_eq!(got.hits.value(i), want.hit, "rule {} row {}: {:?}", r.id, i, row);
                 }
                 prop_assert_eq!(got.missing, missing, "missing count of {}", r.id);
+            }
+        }
+    }
+
+    /// Integers are compared as `x as f64` row-wise; the integer intervals must agree with
+    /// that exactly, also where f64 cannot hold every integer (beyond 2^53) and at the ends.
+    #[test]
+    fn integer_comparisons_agree_with_f64_at_the_edges() {
+        let p53 = 1i64 << 53;
+        let values: Vec<i64> = [
+            i64::MIN,
+            i64::MIN + 1,
+            -p53 - 3,
+            -p53 - 1,
+            -p53,
+            -3,
+            -1,
+            0,
+            1,
+            2,
+            3,
+            p53 - 1,
+            p53,
+            p53 + 1,
+            p53 + 2,
+            p53 + 3,
+            i64::MAX - 1,
+            i64::MAX,
+        ]
+        .into_iter()
+        .chain(-70..70)
+        .collect();
+        let targets = [
+            json!(0),
+            json!(2),
+            json!(-1),
+            json!(0.5),
+            json!(-0.5),
+            json!(2.5),
+            json!(p53),
+            json!(p53 + 1),
+            json!(p53 as f64 + 2.0),
+            json!(-(p53 as f64) - 2.0),
+            json!(9.223_372_036_854_776e18),
+            json!(-9.223_372_036_854_776e18),
+            json!(1e300),
+            json!(-1e300),
+            json!("2"),
+        ];
+        use Operator::*;
+        for op in [
+            Equal,
+            NotEqual,
+            LessThan,
+            LessThanInclusive,
+            GreaterThan,
+            GreaterThanInclusive,
+        ] {
+            for t in &targets {
+                let leaf = EligibilityCondition {
+                    fact: "tax_paid_12m".into(),
+                    operator: op,
+                    value: t.clone(),
+                };
+                let got = integer(&leaf, &values, |x| x);
+                for (i, x) in values.iter().enumerate() {
+                    let want = crate::rules::condition_holds(&leaf, &json!(x));
+                    assert_eq!(got.value(i), want, "{x} {op:?} {t}");
+                }
             }
         }
     }

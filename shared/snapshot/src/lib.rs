@@ -9,16 +9,21 @@
 //! of the wrong type is an error naming it, and a malformed file is an error, never a panic.
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::file::reader::{ChunkReader, Length};
 use puhui_domain::indicators::{CATALOGUE, IndicatorType};
 use serde::{Deserialize, Serialize};
 
@@ -266,6 +271,8 @@ pub struct Snapshot {
     pub manifest: Option<Manifest>,
     /// Indicator columns present (in every file), in catalogue order.
     pub indicators: Vec<String>,
+    /// Each file's parsed footer, so reading a part does not parse it again.
+    footers: Vec<(PathBuf, ArrowReaderMetadata)>,
 }
 
 impl Snapshot {
@@ -303,15 +310,16 @@ impl Snapshot {
         }
         let mut parts = Vec::new();
         let mut indicators: Option<Vec<String>> = None;
+        let mut footers = Vec::with_capacity(files.len());
         for (i, file) in files.iter().enumerate() {
-            let builder = builder(file)?;
-            let present = check_columns(file, builder.schema())?;
+            let footer = footer(file)?;
+            let present = check_columns(file, footer.schema())?;
             // Columns absent from any file are treated as absent everywhere (all missing).
             indicators = Some(match indicators {
                 None => present,
                 Some(prev) => prev.into_iter().filter(|c| present.contains(c)).collect(),
             });
-            let md = builder.metadata();
+            let md = footer.metadata().clone();
             let rows: u64 = md.row_groups().iter().map(|g| g.num_rows() as u64).sum();
             if let Some(m) = &manifest
                 && m.shards[i].rows != rows
@@ -329,11 +337,13 @@ impl Snapshot {
                 row_group: g,
                 rows: rg.num_rows() as u64,
             }));
+            footers.push((file.clone(), footer));
         }
         Ok(Snapshot {
             parts,
             manifest,
             indicators: indicators.unwrap_or_default(),
+            footers,
         })
     }
 
@@ -355,8 +365,11 @@ impl Snapshot {
         columns: &[String],
         uscc: bool,
     ) -> Result<Vec<RecordBatch>> {
-        let builder = builder(&part.path)?;
-        let schema = builder.parquet_schema();
+        let footer = match self.footers.iter().find(|(p, _)| *p == part.path) {
+            Some((_, f)) => f.clone(),
+            None => footer(&part.path)?,
+        };
+        let schema = footer.parquet_schema();
         let wanted: Vec<usize> = schema
             .root_schema()
             .get_fields()
@@ -374,7 +387,8 @@ impl Snapshot {
             path: part.path.clone(),
             source,
         };
-        let reader = builder
+        let window = Window::read(&part.path, &footer, part.row_group, &mask)?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(window, footer)
             .with_projection(mask)
             .with_row_groups(vec![part.row_group])
             .with_batch_size(READ_BATCH_ROWS)
@@ -400,21 +414,92 @@ impl Snapshot {
     }
 }
 
-/// A reader builder for `path`, with Parquet's own types (an embedded Arrow schema asking for
+/// The footer of `path`, with Parquet's own types (an embedded Arrow schema asking for
 /// dictionaries or string views is ignored, so every writer's strings read as `Utf8`).
-fn builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+fn footer(path: &Path) -> Result<ArrowReaderMetadata> {
     let file = File::open(path).map_err(|source| SnapshotError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    ParquetRecordBatchReaderBuilder::try_new_with_options(
-        file,
+    ArrowReaderMetadata::load(
+        &file,
         ArrowReaderOptions::new().with_skip_arrow_metadata(true),
     )
     .map_err(|source| SnapshotError::Parquet {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The wanted column chunks of one row group, read with one call and served from memory at
+/// their file offsets: reading a `File` directly opens, seeks and reads it once or twice per
+/// page.
+struct Window {
+    start: u64,
+    bytes: Bytes,
+}
+
+impl Window {
+    fn read(
+        path: &Path,
+        footer: &ArrowReaderMetadata,
+        row_group: usize,
+        mask: &ProjectionMask,
+    ) -> Result<Window> {
+        let io = |source| SnapshotError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        // From the first wanted chunk to the end of the last (chunks in between come along).
+        let (mut start, mut end) = (u64::MAX, 0);
+        if let Some(rg) = footer.metadata().row_groups().get(row_group) {
+            for (leaf, chunk) in rg.columns().iter().enumerate() {
+                if mask.leaf_included(leaf) {
+                    let (from, len) = chunk.byte_range();
+                    start = start.min(from);
+                    end = end.max(from.saturating_add(len));
+                }
+            }
+        }
+        if start >= end {
+            return Ok(Window {
+                start: 0,
+                bytes: Bytes::new(),
+            });
+        }
+        let mut file = File::open(path).map_err(io)?;
+        file.seek(SeekFrom::Start(start)).map_err(io)?;
+        let mut buf = Vec::with_capacity(usize::try_from(end - start).unwrap_or(0));
+        file.take(end - start).read_to_end(&mut buf).map_err(io)?;
+        Ok(Window {
+            start,
+            bytes: buf.into(),
+        })
+    }
+
+    fn offset(&self, at: u64) -> parquet::errors::Result<u64> {
+        at.checked_sub(self.start).ok_or_else(|| {
+            parquet::errors::ParquetError::EOF(format!("offset {at} before the bytes read"))
+        })
+    }
+}
+
+impl Length for Window {
+    fn len(&self) -> u64 {
+        self.start + self.bytes.len() as u64
+    }
+}
+
+impl ChunkReader for Window {
+    type T = <Bytes as ChunkReader>::T;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        self.bytes.get_read(self.offset(start)?)
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.bytes.get_bytes(self.offset(start)?, length)
+    }
 }
 
 /// Checks `uscc` and the types of the known indicator columns; returns the indicators present.
