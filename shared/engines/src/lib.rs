@@ -5,5 +5,6 @@ pub mod columnar;
 pub mod matching;
 pub mod rules;
 pub mod scorecard;
+pub mod toad;
 
 pub use matching::{BankOffer, MatchRequest, ProductMatch, ScoreReason, match_demand};
