@@ -536,9 +536,14 @@ fn check_columns(path: &Path, schema: &Schema) -> Result<Vec<String>> {
 }
 
 /// Reads a whole shard held in memory (as fetched from the blob store): `uscc` and the known
-/// indicator columns present, with the same checks as [`Snapshot::open`]. `name` (the blob key)
-/// labels errors, so a malformed shard fails naming itself.
-pub fn read_shard_bytes(bytes: bytes::Bytes, name: &str) -> Result<Vec<RecordBatch>> {
+/// indicator columns present — only those in `columns` when given, so a scan decodes only what
+/// its rules read — with the same checks as [`Snapshot::open`]. `name` (the blob key) labels
+/// errors, so a malformed shard fails naming itself.
+pub fn read_shard_bytes(
+    bytes: bytes::Bytes,
+    name: &str,
+    columns: Option<&[String]>,
+) -> Result<Vec<RecordBatch>> {
     let path = PathBuf::from(name);
     let parquet_err = |source| SnapshotError::Parquet {
         path: path.clone(),
@@ -556,7 +561,11 @@ pub fn read_shard_bytes(bytes: bytes::Bytes, name: &str) -> Result<Vec<RecordBat
         .get_fields()
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.name() == USCC || present.iter().any(|c| c == f.name()))
+        .filter(|(_, f)| {
+            f.name() == USCC
+                || (present.iter().any(|c| c == f.name())
+                    && columns.is_none_or(|cs| cs.iter().any(|c| c == f.name())))
+        })
         .map(|(i, _)| i)
         .collect();
     let mask = ProjectionMask::roots(schema, wanted);
@@ -975,13 +984,28 @@ mod tests {
         let m = w.finish().unwrap();
         let from_file = Snapshot::open(&dir).unwrap().read_all().unwrap();
         let shard = std::fs::read(dir.join(&m.shards[0].path)).unwrap();
-        let from_bytes = read_shard_bytes(shard.clone().into(), "snapshots/2026-10/a").unwrap();
+        let from_bytes =
+            read_shard_bytes(shard.clone().into(), "snapshots/2026-10/a", None).unwrap();
         assert_eq!(from_bytes, from_file);
+        let wanted = ["tax_arrears".to_owned(), "not_an_indicator".to_owned()];
+        let projected =
+            read_shard_bytes(shard.clone().into(), "snapshots/2026-10/a", Some(&wanted)).unwrap();
+        let names: Vec<String> = projected[0]
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, [USCC, "tax_arrears"]);
         let manifest = std::fs::read(dir.join(MANIFEST)).unwrap();
         assert_eq!(parse_manifest(&manifest, "m").unwrap(), m);
 
-        let e =
-            read_shard_bytes(shard[..shard.len() / 2].to_vec().into(), "snapshots/x").unwrap_err();
+        let e = read_shard_bytes(
+            shard[..shard.len() / 2].to_vec().into(),
+            "snapshots/x",
+            None,
+        )
+        .unwrap_err();
         assert!(matches!(e, SnapshotError::Parquet { .. }), "{e}");
         assert!(e.to_string().contains("snapshots/x"), "{e}");
         let mut later = m.clone();

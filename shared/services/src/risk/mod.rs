@@ -122,6 +122,18 @@ pub(crate) async fn load_settings(
     }
 }
 
+/// The indicators a rule set reads (what a shard read must decode).
+pub(crate) fn facts_read(rules: &[puhui_domain::rules::WatchRule]) -> Vec<String> {
+    let mut facts: Vec<String> = rules
+        .iter()
+        .flat_map(|r| r.conditions.leaves())
+        .map(|l| l.fact.clone())
+        .collect();
+    facts.sort();
+    facts.dedup();
+    facts
+}
+
 /// Periods whose alerts a hit in `period` must not repeat: the `cooldown` periods before it.
 pub(crate) fn cooldown_window(period: Period, cooldown: u16) -> Option<(Period, Period)> {
     (cooldown > 0).then(|| (period.minus(cooldown), period.minus(1)))

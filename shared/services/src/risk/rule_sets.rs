@@ -160,7 +160,9 @@ impl RuleSetService {
             .latest()
             .await?
             .ok_or_else(|| Error::NotFound("snapshot (none published yet)".into()))?;
-        let batches = store.all(&manifest).await?;
+        let batches = store
+            .all(&manifest, Some(super::facts_read(&rules)))
+            .await?;
         let watched = WatchListService::new(self.ports.clone())
             .watched(bank)
             .await?;

@@ -64,26 +64,38 @@ impl SnapshotStore {
         Ok(m)
     }
 
-    /// One shard's rows. A missing or malformed shard is an error naming it.
-    pub async fn shard(&self, period: Period, file: &str) -> Result<Vec<RecordBatch>, Error> {
+    /// One shard's rows, with only the indicator `columns` given (all when `None`) besides
+    /// `uscc`. A missing or malformed shard is an error naming it.
+    pub async fn shard(
+        &self,
+        period: Period,
+        file: &str,
+        columns: Option<Vec<String>>,
+    ) -> Result<Vec<RecordBatch>, Error> {
         let key = Self::key(period, file);
         let bytes =
             self.blobs.get(&key).await?.ok_or_else(|| {
                 Error::Internal(format!("{key}: listed in the manifest but absent"))
             })?;
         // Decoding is CPU work: off the async workers.
-        tokio::task::spawn_blocking(move || puhui_snapshot::read_shard_bytes(bytes.into(), &key))
-            .await
-            .map_err(|e| Error::Internal(format!("shard reader stopped: {e}")))?
-            .map_err(internal)
+        tokio::task::spawn_blocking(move || {
+            puhui_snapshot::read_shard_bytes(bytes.into(), &key, columns.as_deref())
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("shard reader stopped: {e}")))?
+        .map_err(internal)
     }
 
-    /// Every shard's rows, in manifest order.
-    pub async fn all(&self, m: &Manifest) -> Result<Vec<RecordBatch>, Error> {
+    /// Every shard's rows, in manifest order (columns as in [`SnapshotStore::shard`]).
+    pub async fn all(
+        &self,
+        m: &Manifest,
+        columns: Option<Vec<String>>,
+    ) -> Result<Vec<RecordBatch>, Error> {
         let period = Period::parse(&m.period).map_err(|e| Error::Internal(e.message))?;
         let mut out = Vec::new();
         for s in &m.shards {
-            out.extend(self.shard(period, &s.path).await?);
+            out.extend(self.shard(period, &s.path, columns.clone()).await?);
         }
         Ok(out)
     }

@@ -174,7 +174,7 @@ impl ShardWorker {
             return Ok((tallies, 0, 0, 0));
         }
         let batches = SnapshotStore::new(self.ports.blobs.clone())
-            .shard(t.period, &t.shard)
+            .shard(t.period, &t.shard, Some(super::facts_read(rules)))
             .await?;
         let c = compiled.clone();
         let (hits, watched_rows, per_rule) =
