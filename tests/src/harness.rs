@@ -12,8 +12,8 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -28,7 +28,7 @@ use puhui_embedded::{LocalBlobStore, QueueConfig, SqliteQueue, SqliteTable};
 use puhui_outbound::wechat::DevWeChat;
 use puhui_ports::{
     BlobStore, Clock, Condition, IdGenerator, Item, Key, ManualClock, Notification, Page,
-    PortResult, Query, Queue, Table, TxOp, Update,
+    PortError, PortResult, Query, Queue, Table, TxOp, Update,
 };
 use puhui_samplekit::data::{self, Rng};
 use puhui_services::financing::{
@@ -282,16 +282,16 @@ impl Env {
 
     /// The financing ports over this backend, with `config`.
     pub fn ports(&self, config: FinancingConfig) -> FinancingPorts {
+        self.ports_on(self.table.clone(), config)
+    }
+
+    /// The financing ports over `table` (say, this backend's table behind a decorator) and the
+    /// rest of this backend; the outbox writes through `table` too.
+    pub fn ports_on(&self, table: Arc<dyn Table>, config: FinancingConfig) -> FinancingPorts {
         let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
         queues.insert(Destination::DemandSubmitted, self.demand_queue.clone());
         queues.insert(Destination::Notifications, self.notify_queue.clone());
-        FinancingPorts::new(
-            self.table.clone(),
-            self.clock.clone(),
-            self.ids.clone(),
-            queues,
-            config,
-        )
+        FinancingPorts::new(table, self.clock.clone(), self.ids.clone(), queues, config)
     }
 
     /// The risk ports over this backend.
@@ -570,4 +570,102 @@ where
         "{} deliveries still failing after 10 redeliveries",
         pending.len()
     );
+}
+
+/// What the faulty table does to one `transact` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Refuses it as throttled (nothing written): the kind of failure callers retry.
+    Unavailable,
+    /// Fails it for good (nothing written), as a broken connection the caller cannot retry.
+    Broken,
+    /// Never answers, as when the function instance dies mid-task (a Lambda timeout): the
+    /// caller's future is dropped and nothing after this point runs.
+    Hang,
+}
+
+/// The table, with one `transact` call chosen in advance made to fail or hang.
+pub struct Faulty {
+    inner: Arc<dyn Table>,
+    transacts: AtomicUsize,
+    /// The call (counted from the first) that meets the fault.
+    armed: Mutex<Option<(usize, Fault)>>,
+    /// Signalled when a call hangs.
+    pub hung: tokio::sync::Notify,
+}
+
+impl Faulty {
+    /// `inner`, with no fault armed.
+    pub fn new(inner: Arc<dyn Table>) -> Faulty {
+        Faulty {
+            inner,
+            transacts: AtomicUsize::new(0),
+            armed: Mutex::new(None),
+            hung: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The `nth` transaction from now meets `fault`.
+    pub fn arm(&self, nth: usize, fault: Fault) {
+        let at = self.transacts.load(Ordering::SeqCst) + nth;
+        *self.armed.lock().unwrap() = Some((at, fault));
+    }
+
+    /// True once the armed fault was met.
+    pub fn spent(&self) -> bool {
+        self.armed.lock().unwrap().is_none()
+    }
+}
+
+#[async_trait::async_trait]
+impl Table for Faulty {
+    async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
+        self.inner.get(key).await
+    }
+
+    async fn put(&self, item: Item, condition: Option<puhui_ports::Condition>) -> PortResult<()> {
+        self.inner.put(item, condition).await
+    }
+
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        condition: Option<puhui_ports::Condition>,
+    ) -> PortResult<Item> {
+        self.inner.update(key, update, condition).await
+    }
+
+    async fn delete(&self, key: &Key, condition: Option<puhui_ports::Condition>) -> PortResult<()> {
+        self.inner.delete(key, condition).await
+    }
+
+    async fn query(&self, query: Query) -> PortResult<Page> {
+        self.inner.query(query).await
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()> {
+        let n = self.transacts.fetch_add(1, Ordering::SeqCst) + 1;
+        let fault = {
+            let mut armed = self.armed.lock().unwrap();
+            match *armed {
+                Some((at, f)) if at == n => {
+                    *armed = None;
+                    Some(f)
+                }
+                _ => None,
+            }
+        };
+        match fault {
+            None => self.inner.transact(ops).await,
+            Some(Fault::Unavailable) => Err(PortError::Unavailable("injected: throttled".into())),
+            Some(Fault::Broken) => Err(PortError::Backend(
+                "injected: connection reset mid-task".into(),
+            )),
+            Some(Fault::Hang) => {
+                self.hung.notify_one();
+                std::future::pending().await
+            }
+        }
+    }
 }

@@ -10,7 +10,8 @@
 //!    of a single delivery;
 //! 3. a claim without progress is reminded once, then released, and its slot can be retaken;
 //! 4. the outbox relay sends what a writer committed but never flushed, exactly once;
-//! 5. a message no handler can read ends in the dead-letter queue.
+//! 5. a message no handler can read ends in the dead-letter queue;
+//! 6. a claim cancelled for a transient reason is retried and succeeds once.
 //!
 //! Time is a [`puhui_ports::ManualClock`] and ids come from the clock and a counter, so two runs of the same
 //! inputs produce identical ids and items. The AWS side needs `PUHUI_TEST_AWS_ENDPOINT`: run
@@ -39,7 +40,8 @@ use puhui_services::financing::{
 };
 use puhui_services::outbox::{Destination, Envelope};
 use puhui_tests::harness::{
-    self, Env, Kind, MAX_RECEIVES, bank, drain, keys, minutes, notification, officer, setup, sorted,
+    self, Env, Fault, Faulty, Kind, MAX_RECEIVES, bank, drain, keys, minutes, notification,
+    officer, setup, sorted,
 };
 use serde_json::{Value, json};
 
@@ -747,6 +749,45 @@ async fn poison_message_is_dead_lettered(env: &Env) {
 // ---------------------------------------------------------------------------------------------
 // The tests: every scenario on both adapters.
 // ---------------------------------------------------------------------------------------------
+
+/// 6. A claim whose transaction is cancelled for a transient reason (DynamoDB's
+///    TransactionConflict when requests race on the demand, reported as `Unavailable`) is
+///    retried by the service and succeeds once.
+async fn claim_retries_a_transient_cancellation(env: &Env) {
+    let faulty = Arc::new(Faulty::new(env.table.clone()));
+    let ports = env.ports_on(faulty.clone(), FinancingConfig::default());
+    let banks = vec![bank("rtry1"), bank("rtry2")];
+    let applicant = setup(env, &ports, &banks, 1).await;
+    let d = applicant.submit().await;
+    DispatchService::new(ports.clone())
+        .dispatch(d.id)
+        .await
+        .unwrap();
+    let desk = DeskService::new(ports.clone());
+    faulty.arm(1, Fault::Unavailable);
+    let outcome = desk.claim(&officer(&banks[0]), d.id).await.unwrap();
+    assert!(
+        faulty.spent(),
+        "the claim's first transaction met the fault"
+    );
+    assert!(outcome.created);
+    let table = env.table.as_ref();
+    assert_eq!(
+        claims(table, d.id).await.into_keys().collect::<Vec<_>>(),
+        vec![banks[0].clone()]
+    );
+    assert_eq!(claims_counter(table, d.id).await, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claim_retries_a_transient_cancellation_on_embedded() {
+    claim_retries_a_transient_cancellation(&Env::new(Kind::Embedded).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claim_retries_a_transient_cancellation_on_aws() {
+    claim_retries_a_transient_cancellation(&Env::new(Kind::Aws).await).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exactly_three_claims_under_concurrency_on_embedded() {

@@ -29,7 +29,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,7 +46,7 @@ use puhui_domain::{
     BankId, Bp, ClaimStage, Error, Fen, Phone, Principal, ProgressUpdate, Role, Uscc,
 };
 use puhui_engines::rules::evaluate_row;
-use puhui_ports::{Item, Key, Page, PortError, PortResult, Query, Recipient, Table, TxOp, Update};
+use puhui_ports::Recipient;
 use puhui_runner::consumers::{Consumer, poll_once};
 use puhui_samplekit::scan::random_rules;
 use puhui_services::financing::{DeskService, DispatchService, FinancingConfig};
@@ -58,8 +57,8 @@ use puhui_services::risk::{
     SnapshotStore, TaskOutcome, TaskRecord, TaskStatus, WatchListService,
 };
 use puhui_tests::harness::{
-    Env, Kind, MAX_RECEIVES, bank, drain, feed, firm_uscc, notification, officer, platform_admin,
-    product_admin, setup,
+    Env, Fault, Faulty, Kind, MAX_RECEIVES, bank, drain, feed, firm_uscc, notification, officer,
+    platform_admin, product_admin, setup,
 };
 use serde_json::{Map, Value, json};
 
@@ -651,103 +650,6 @@ async fn redelivered_tasks_raise_each_alert_once(env: &Env) {
 // ---------------------------------------------------------------------------------------------
 // Scenario 2: a task interrupted half-way through its alert writes completes on its rerun.
 // ---------------------------------------------------------------------------------------------
-
-/// What the faulty table does to one `transact` call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    /// Refuses it as throttled (nothing written): the kind of failure callers retry.
-    Unavailable,
-    /// Fails it for good (nothing written), as a broken connection the caller cannot retry.
-    Broken,
-    /// Never answers, as when the function instance dies mid-task (a Lambda timeout): the
-    /// caller's future is dropped and nothing after this point runs.
-    Hang,
-}
-
-/// The table, with one `transact` call chosen in advance made to fail or hang.
-struct Faulty {
-    inner: Arc<dyn Table>,
-    transacts: AtomicUsize,
-    /// The call (counted from the first) that meets the fault.
-    armed: Mutex<Option<(usize, Fault)>>,
-    /// Signalled when a call hangs.
-    hung: tokio::sync::Notify,
-}
-
-impl Faulty {
-    fn new(inner: Arc<dyn Table>) -> Faulty {
-        Faulty {
-            inner,
-            transacts: AtomicUsize::new(0),
-            armed: Mutex::new(None),
-            hung: tokio::sync::Notify::new(),
-        }
-    }
-
-    /// The `nth` transaction from now meets `fault`.
-    fn arm(&self, nth: usize, fault: Fault) {
-        let at = self.transacts.load(Ordering::SeqCst) + nth;
-        *self.armed.lock().unwrap() = Some((at, fault));
-    }
-
-    /// True once the armed fault was met.
-    fn spent(&self) -> bool {
-        self.armed.lock().unwrap().is_none()
-    }
-}
-
-#[async_trait::async_trait]
-impl Table for Faulty {
-    async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
-        self.inner.get(key).await
-    }
-
-    async fn put(&self, item: Item, condition: Option<puhui_ports::Condition>) -> PortResult<()> {
-        self.inner.put(item, condition).await
-    }
-
-    async fn update(
-        &self,
-        key: &Key,
-        update: Update,
-        condition: Option<puhui_ports::Condition>,
-    ) -> PortResult<Item> {
-        self.inner.update(key, update, condition).await
-    }
-
-    async fn delete(&self, key: &Key, condition: Option<puhui_ports::Condition>) -> PortResult<()> {
-        self.inner.delete(key, condition).await
-    }
-
-    async fn query(&self, query: Query) -> PortResult<Page> {
-        self.inner.query(query).await
-    }
-
-    async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()> {
-        let n = self.transacts.fetch_add(1, Ordering::SeqCst) + 1;
-        let fault = {
-            let mut armed = self.armed.lock().unwrap();
-            match *armed {
-                Some((at, f)) if at == n => {
-                    *armed = None;
-                    Some(f)
-                }
-                _ => None,
-            }
-        };
-        match fault {
-            None => self.inner.transact(ops).await,
-            Some(Fault::Unavailable) => Err(PortError::Unavailable("injected: throttled".into())),
-            Some(Fault::Broken) => Err(PortError::Backend(
-                "injected: connection reset mid-task".into(),
-            )),
-            Some(Fault::Hang) => {
-                self.hung.notify_one();
-                std::future::pending().await
-            }
-        }
-    }
-}
 
 /// One bank watching one firm in nine of a 450-firm snapshot in 3 shards, with a rule nearly
 /// every firm meets, so each task writes at least two transactions of alerts (8 alerts per
