@@ -2,6 +2,7 @@
 //! clock, no randomness — so they are unit-tested and benchmarked on their own.
 
 pub mod columnar;
+pub mod logistic;
 pub mod matching;
 pub mod rules;
 pub mod scorecard;

@@ -333,20 +333,20 @@ impl ToadCard {
 }
 
 /// A bin as read from the JSON: label, points text and value, byte offset of the label.
-struct RawBin {
-    label: String,
-    points_text: String,
-    points: f64,
-    offset: usize,
+pub(crate) struct RawBin {
+    pub(crate) label: String,
+    pub(crate) points_text: String,
+    pub(crate) points: f64,
+    pub(crate) offset: usize,
 }
 
-struct RawVariable {
-    name: String,
-    offset: usize,
-    bins: Vec<RawBin>,
+pub(crate) struct RawVariable {
+    pub(crate) name: String,
+    pub(crate) offset: usize,
+    pub(crate) bins: Vec<RawBin>,
 }
 
-fn line_of(text: &str, offset: usize) -> u64 {
+pub(crate) fn line_of(text: &str, offset: usize) -> u64 {
     1 + text.as_bytes()[..offset.min(text.len())]
         .iter()
         .filter(|&&b| b == b'\n')
@@ -364,7 +364,7 @@ fn build(text: &str, raw: Vec<RawVariable>) -> Result<ToadCard, ToadCardError> {
     Ok(ToadCard { variables })
 }
 
-fn build_variable(text: &str, raw: RawVariable) -> Result<ToadVariable, ToadCardError> {
+pub(crate) fn build_variable(text: &str, raw: RawVariable) -> Result<ToadVariable, ToadCardError> {
     let fail = |offset: usize, problem: ToadBinProblem| ToadCardError::Variable {
         line: line_of(text, offset),
         variable: raw.name.clone(),
@@ -566,17 +566,18 @@ fn number(s: &str) -> Option<(f64, &str)> {
 /// the order of keys changes scores (serde_json's `Value` sorts them unless a workspace-wide
 /// feature is on) and because points must be parsed exactly as Python parses them (serde_json
 /// rounds some long decimals differently unless another workspace-wide feature is on).
-struct Parser<'a> {
+/// The logistic module reads its models with it too.
+pub(crate) struct Parser<'a> {
     text: &'a str,
     pos: usize,
 }
 
 impl<'a> Parser<'a> {
-    fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         Parser { text, pos: 0 }
     }
 
-    fn error(&self, message: impl Into<String>) -> ToadCardError {
+    pub(crate) fn error(&self, message: impl Into<String>) -> ToadCardError {
         let before = &self.text[..self.pos.min(self.text.len())];
         let line = 1 + before.matches('\n').count() as u64;
         let column = 1 + before
@@ -590,24 +591,24 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
     }
 
-    fn ws(&mut self) {
+    pub(crate) fn ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.pos += 1;
         }
     }
 
-    fn found(&self) -> String {
+    pub(crate) fn found(&self) -> String {
         match self.text[self.pos..].chars().next() {
             None => "the end of the file".to_owned(),
             Some(c) => format!("`{c}`"),
         }
     }
 
-    fn expect(&mut self, c: u8, what: &str) -> Result<(), ToadCardError> {
+    pub(crate) fn expect(&mut self, c: u8, what: &str) -> Result<(), ToadCardError> {
         self.ws();
         if self.peek() == Some(c) {
             self.pos += 1;
@@ -618,7 +619,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `{ "k": item, … }` with `item` read by `f`; refuses repeated keys.
-    fn object<T>(
+    pub(crate) fn object<T>(
         &mut self,
         what: &str,
         mut f: impl FnMut(&mut Self, &str, usize) -> Result<T, ToadCardError>,
@@ -691,6 +692,18 @@ impl<'a> Parser<'a> {
 
     /// A JSON number, or Python's `NaN` / `Infinity` / `-Infinity` (refused later, by name).
     fn points(&mut self, variable: &str, bin: &str) -> Result<(String, f64), ToadCardError> {
+        self.number().ok_or_else(|| {
+            self.error(format!(
+                "variable `{variable}`, bin `{bin}`: expected its points as a number, found {}",
+                self.found()
+            ))
+        })
+    }
+
+    /// A JSON number as its text and the double Python's `float()` reads from it (correctly
+    /// rounded), or Python's `NaN` / `Infinity` / `-Infinity`; `None`, not moving, if there
+    /// is none here.
+    pub(crate) fn number(&mut self) -> Option<(String, f64)> {
         let rest = &self.text[self.pos..];
         for (token, value) in [
             ("NaN", f64::NAN),
@@ -699,7 +712,7 @@ impl<'a> Parser<'a> {
         ] {
             if rest.starts_with(token) {
                 self.pos += token.len();
-                return Ok((token.to_owned(), value));
+                return Some((token.to_owned(), value));
             }
         }
         let b = rest.as_bytes();
@@ -732,17 +745,14 @@ impl<'a> Parser<'a> {
         match (ok, rest[..i].parse::<f64>()) {
             (true, Ok(v)) => {
                 self.pos += i;
-                Ok((rest[..i].to_owned(), v))
+                Some((rest[..i].to_owned(), v))
             }
-            _ => Err(self.error(format!(
-                "variable `{variable}`, bin `{bin}`: expected its points as a number, found {}",
-                self.found()
-            ))),
+            _ => None,
         }
     }
 
     /// A JSON string, as Python's `json.load` reads it (strict: no raw control characters).
-    fn string(&mut self) -> Result<String, ToadCardError> {
+    pub(crate) fn string(&mut self) -> Result<String, ToadCardError> {
         if self.peek() != Some(b'"') {
             return Err(self.error(format!("expected a quoted key, found {}", self.found())));
         }
