@@ -2,53 +2,21 @@
 //! `predict_proba` (fixtures and the script that made them: `samplekit/fixtures/logistic`),
 //! and refused models.
 
-use std::path::PathBuf;
-
 use puhui_engines::logistic::{LogisticModel, LogisticModelError};
-use puhui_engines::scorecard::{Row, Value, pandas_column};
+use puhui_engines::scorecard::{Row, Value};
 
-fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/logistic")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+mod common;
 
-fn read_csv(name: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let text = fixture(name);
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header = reader
-        .headers()
-        .expect("header")
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let rows = reader
-        .records()
-        .map(|r| r.expect("record").iter().map(str::to_owned).collect())
-        .collect();
-    (header, rows)
-}
+const FIXTURES: common::Fixtures = common::Fixtures("logistic");
 
 fn model() -> LogisticModel {
-    LogisticModel::from_json(&fixture("model.json")).unwrap_or_else(|e| panic!("model.json: {e}"))
+    LogisticModel::from_json(&FIXTURES.text("model.json"))
+        .unwrap_or_else(|e| panic!("model.json: {e}"))
 }
 
-/// The rows of a fixture as pandas reads them (each column typed as a whole), with their ids.
+/// The rows of a fixture as pandas reads them, with their ids.
 fn rows(name: &str, model: &LogisticModel) -> (Vec<String>, Vec<Row>) {
-    let (header, records) = read_csv(name);
-    let mut rows = vec![Row::new(); records.len()];
-    for (c, column) in header.iter().enumerate() {
-        if model.feature(column).is_none() {
-            continue;
-        }
-        let values = pandas_column(records.iter().map(|r| r[c].as_str()));
-        for (row, value) in rows.iter_mut().zip(values) {
-            row.set(column.clone(), value);
-        }
-    }
-    let id = header.iter().position(|h| h == "id").expect("id column");
-    (records.iter().map(|r| r[id].clone()).collect(), rows)
+    FIXTURES.rows(name, |column| model.feature(column).is_some())
 }
 
 struct Observed {
@@ -65,7 +33,7 @@ struct Observed {
 fn compare(rows_file: &str, expected_file: &str) -> Observed {
     let model = model();
     let (ids, rows) = rows(rows_file, &model);
-    let (header, records) = read_csv(expected_file);
+    let (header, records) = FIXTURES.csv(expected_file);
     assert_eq!(records.len(), rows.len(), "{expected_file}: row count");
     let col = |name: &str| {
         header

