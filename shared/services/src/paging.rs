@@ -2,6 +2,7 @@
 
 use puhui_domain::Error;
 use puhui_ports::{Item, Query, Table};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Default page size.
@@ -62,4 +63,24 @@ pub async fn all_pages(table: &dyn Table, query: Query) -> Result<Vec<Item>, Err
             None => return Ok(items),
         }
     }
+}
+
+/// One page of `query` as the caller asked for it (size checked, cursor passed on), each item
+/// decoded as `T`.
+pub async fn page_of<T: DeserializeOwned>(
+    table: &dyn Table,
+    query: Query,
+    page: PageRequest,
+) -> Result<Listing<T>, Error> {
+    let result = table
+        .query(query.limit(page.limit()?).after(page.cursor))
+        .await?;
+    Ok(Listing {
+        items: result
+            .items
+            .into_iter()
+            .map(crate::codec::from_item)
+            .collect::<Result<_, _>>()?,
+        next_cursor: result.next,
+    })
 }

@@ -145,24 +145,12 @@ impl LoanCodeService {
         } else {
             issuer_partition(Some(who.bank_with_role(Role::ProductAdmin)?))
         };
-        let result = self
-            .ports
-            .table
-            .query(
-                Query::partition(partition)
-                    .on_gsi1()
-                    .limit(page.limit()?)
-                    .after(page.cursor),
-            )
-            .await?;
-        Ok(Listing {
-            items: result
-                .items
-                .into_iter()
-                .map(codec::from_item)
-                .collect::<Result<_, _>>()?,
-            next_cursor: result.next,
-        })
+        crate::paging::page_of(
+            self.ports.table.as_ref(),
+            Query::partition(partition).on_gsi1(),
+            page,
+        )
+        .await
     }
 
     /// A stored loan code.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{RiskPorts, risk_bank, watch_key};
 use crate::codec;
-use crate::paging::{Listing, PageRequest, all_pages};
+use crate::paging::{Listing, PageRequest, all_pages, page_of};
 
 /// Most firms one bulk upload may name.
 pub const MAX_BULK: usize = 5000;
@@ -78,23 +78,12 @@ impl WatchListService {
         page: PageRequest,
     ) -> Result<Listing<WatchEntry>, Error> {
         let bank = risk_bank(who)?;
-        let result = self
-            .ports
-            .table
-            .query(
-                Query::partition(format!("WATCH#{bank}"))
-                    .limit(page.limit()?)
-                    .after(page.cursor),
-            )
-            .await?;
-        Ok(Listing {
-            items: result
-                .items
-                .into_iter()
-                .map(codec::from_item)
-                .collect::<Result<_, _>>()?,
-            next_cursor: result.next,
-        })
+        page_of(
+            self.ports.table.as_ref(),
+            Query::partition(format!("WATCH#{bank}")),
+            page,
+        )
+        .await
     }
 
     /// Adds one firm; returns the entry and whether it is new.
