@@ -272,7 +272,7 @@ impl ScanPlanner {
         match table.put(item, Some(Condition::NotExists)).await {
             Ok(()) => {}
             Err(PortError::ConditionFailed(_)) => {
-                let stored: ScanRecord = self.load(&id).await?;
+                let stored = load_scan(&self.ports, &id).await?;
                 if stored.enqueued {
                     return Ok(PlanOutcome::AlreadyPlanned { scan_id: id });
                 }
@@ -341,10 +341,6 @@ impl ScanPlanner {
             scan_id: id,
             tasks: tasks as u64,
         })
-    }
-
-    async fn load(&self, id: &str) -> Result<ScanRecord, Error> {
-        load_scan(&self.ports, id).await
     }
 }
 

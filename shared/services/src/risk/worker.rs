@@ -460,6 +460,17 @@ fn evaluate(
     let mut hits = Vec::new();
     let mut per_rule = vec![(0u64, 0u64); rules.len()];
     let mut rows = 0u64;
+    // Each rule's facts, once (not per hit).
+    let facts_of: Vec<Vec<String>> = rules
+        .iter()
+        .map(|r| {
+            r.conditions
+                .leaves()
+                .iter()
+                .map(|l| l.fact.clone())
+                .collect()
+        })
+        .collect();
     for batch in batches {
         let mine = watched_rows(batch, watched)?;
         rows += mine.num_rows() as u64;
@@ -470,11 +481,9 @@ fn evaluate(
             per_rule[r].0 += result.hits.count_set_bits() as u64;
             per_rule[r].1 += result.missing;
             for row in result.hits.set_indices() {
-                let facts = rules[r]
-                    .conditions
-                    .leaves()
+                let facts = facts_of[r]
                     .iter()
-                    .map(|l| (l.fact.clone(), value_at(&mine, &l.fact, row)))
+                    .map(|f| (f.clone(), value_at(&mine, f, row)))
                     .collect();
                 hits.push(Hit {
                     uscc: text_at(uscc.as_ref(), row),
