@@ -369,20 +369,12 @@ impl Snapshot {
             Some((_, f)) => f.clone(),
             None => footer(&part.path)?,
         };
-        let schema = footer.parquet_schema();
-        let wanted: Vec<usize> = schema
-            .root_schema()
-            .get_fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| {
-                (uscc && f.name() == USCC)
-                    || (self.indicators.iter().any(|c| c == f.name())
-                        && columns.iter().any(|c| c == f.name()))
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let mask = ProjectionMask::roots(schema, wanted);
+        let mask = projection(
+            footer.parquet_schema(),
+            uscc,
+            &self.indicators,
+            Some(columns),
+        );
         let parquet_err = |source| SnapshotError::Parquet {
             path: part.path.clone(),
             source,
@@ -535,6 +527,29 @@ fn check_columns(path: &Path, schema: &Schema) -> Result<Vec<String>> {
     Ok(present)
 }
 
+/// The columns to decode: `uscc` if asked, and the indicators `present` in the file that are
+/// among `columns` (all of them when `None`).
+fn projection(
+    schema: &parquet::schema::types::SchemaDescriptor,
+    uscc: bool,
+    present: &[String],
+    columns: Option<&[String]>,
+) -> ProjectionMask {
+    let wanted: Vec<usize> = schema
+        .root_schema()
+        .get_fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            (uscc && f.name() == USCC)
+                || (present.iter().any(|c| c == f.name())
+                    && columns.is_none_or(|cs| cs.iter().any(|c| c == f.name())))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    ProjectionMask::roots(schema, wanted)
+}
+
 /// Reads a whole shard held in memory (as fetched from the blob store): `uscc` and the known
 /// indicator columns present — only those in `columns` when given, so a scan decodes only what
 /// its rules read — with the same checks as [`Snapshot::open`]. `name` (the blob key) labels
@@ -555,20 +570,7 @@ pub fn read_shard_bytes(
     )
     .map_err(parquet_err)?;
     let present = check_columns(&path, builder.schema())?;
-    let schema = builder.parquet_schema();
-    let wanted: Vec<usize> = schema
-        .root_schema()
-        .get_fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| {
-            f.name() == USCC
-                || (present.iter().any(|c| c == f.name())
-                    && columns.is_none_or(|cs| cs.iter().any(|c| c == f.name())))
-        })
-        .map(|(i, _)| i)
-        .collect();
-    let mask = ProjectionMask::roots(schema, wanted);
+    let mask = projection(builder.parquet_schema(), true, &present, columns);
     let reader = builder
         .with_projection(mask)
         .with_batch_size(READ_BATCH_ROWS)
