@@ -36,6 +36,7 @@ use puhui_services::financing::{
 };
 use puhui_services::outbox::{Destination, Outbox};
 use puhui_services::risk::RiskPorts;
+use puhui_services::scoring::ScoringPorts;
 use serde_json::json;
 
 /// Monday 10:00 in Shanghai; the sample products are valid from 2026-01-01 to 2027-12-31.
@@ -156,6 +157,10 @@ pub struct Env {
     pub risk_queue: Arc<dyn Queue>,
     /// risk-shard's dead-letter queue.
     pub risk_dead_letter: Arc<dyn Queue>,
+    /// scoring-jobs (chunks), consumed by model-batch; dead-letters after [`MAX_RECEIVES`].
+    pub scoring_queue: Arc<dyn Queue>,
+    /// scoring-jobs' dead-letter queue.
+    pub scoring_dead_letter: Arc<dyn Queue>,
     /// Snapshots.
     pub blobs: Arc<dyn BlobStore>,
     /// The time every service sees.
@@ -195,6 +200,8 @@ impl Env {
                 let demand_dead_letter = demand.dead_letter();
                 let risk = queue("risk-shard");
                 let risk_dead_letter = risk.dead_letter();
+                let scoring = queue("scoring-jobs");
+                let scoring_dead_letter = scoring.dead_letter();
                 let blobs = LocalBlobStore::new(
                     dir.join("blobs"),
                     "http://127.0.0.1:8080/blobs".into(),
@@ -209,6 +216,8 @@ impl Env {
                     notify_queue: Arc::new(queue("notifications")),
                     risk_queue: Arc::new(risk),
                     risk_dead_letter: Arc::new(risk_dead_letter),
+                    scoring_queue: Arc::new(scoring),
+                    scoring_dead_letter: Arc::new(scoring_dead_letter),
                     blobs: Arc::new(blobs),
                     clock,
                     ids,
@@ -254,6 +263,8 @@ impl Env {
                 };
                 let (demand_url, demand_dlq_url) = with_dead_letter(format!("{ns}-demand")).await;
                 let (risk_url, risk_dlq_url) = with_dead_letter(format!("{ns}-risk-shard")).await;
+                let (scoring_url, scoring_dlq_url) =
+                    with_dead_letter(format!("{ns}-scoring-jobs")).await;
                 let notify_url =
                     puhui_aws::provision::ensure_queue(sqs, &format!("{ns}-notify"), false, None)
                         .await
@@ -266,6 +277,8 @@ impl Env {
                     notify_queue: Arc::new(b.queue(notify_url)),
                     risk_queue: Arc::new(b.queue(risk_url)),
                     risk_dead_letter: Arc::new(b.queue(risk_dlq_url)),
+                    scoring_queue: Arc::new(b.queue(scoring_url)),
+                    scoring_dead_letter: Arc::new(b.queue(scoring_dlq_url)),
                     blobs: Arc::new(b.blobs(ns)),
                     clock,
                     ids,
@@ -318,6 +331,24 @@ impl Env {
         }
     }
 
+    /// The scoring ports over this backend (job chunks go to the scoring queue).
+    pub fn scoring_ports(&self) -> ScoringPorts {
+        let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
+        queues.insert(Destination::ScoringJobs, self.scoring_queue.clone());
+        ScoringPorts {
+            outbox: Arc::new(Outbox::new(
+                self.table.clone(),
+                self.clock.clone(),
+                self.ids.clone(),
+                queues,
+            )),
+            table: self.table.clone(),
+            blobs: self.blobs.clone(),
+            clock: self.clock.clone(),
+            ids: self.ids.clone(),
+        }
+    }
+
     /// The clock's time.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
@@ -359,6 +390,15 @@ pub fn officer(bank: &BankId) -> Principal {
         subject: format!("{bank}-officer"),
         bank_id: Some(bank.clone()),
         roles: vec![Role::LoanOfficer],
+    }
+}
+
+/// The bank's risk administrator (rule sets, settings, alerts; the bank's own models).
+pub fn risk_admin(bank: &BankId) -> Principal {
+    Principal {
+        subject: format!("{bank}-risk"),
+        bank_id: Some(bank.clone()),
+        roles: vec![Role::RiskAdmin],
     }
 }
 

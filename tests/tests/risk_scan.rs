@@ -58,7 +58,7 @@ use puhui_services::risk::{
 };
 use puhui_tests::harness::{
     Env, Fault, Faulty, Kind, MAX_RECEIVES, bank, drain, feed, firm_uscc, notification, officer,
-    platform_admin, product_admin, setup,
+    platform_admin, product_admin, risk_admin, setup,
 };
 use serde_json::{Map, Value, json};
 
@@ -68,15 +68,6 @@ const PERIOD: &str = "2026-10";
 // ---------------------------------------------------------------------------------------------
 // Principals, rule sets, watch lists, snapshots.
 // ---------------------------------------------------------------------------------------------
-
-/// The bank's risk administrator (saves rule sets and settings, works alerts).
-fn risk_admin(bank: &BankId) -> Principal {
-    Principal {
-        subject: format!("{bank}-risk"),
-        bank_id: Some(bank.clone()),
-        roles: vec![Role::RiskAdmin],
-    }
-}
 
 fn phone(s: &str) -> Phone {
     Phone::parse(s).unwrap()

@@ -9,7 +9,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     puhui_edge::observe::init_logging();
     puhui_edge::observe::init_metrics("outbox-relay");
     let (aws, table) = puhui_wiring::backend().await?;
-    let all = [Destination::DemandSubmitted, Destination::Notifications];
+    let all = [
+        Destination::DemandSubmitted,
+        Destination::Notifications,
+        Destination::ScoringJobs,
+    ];
     let ports = puhui_wiring::financing(&aws, table, &all)?;
     let outbox = &ports.outbox;
     lambda_runtime::run(service_fn(

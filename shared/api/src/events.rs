@@ -9,6 +9,7 @@ use puhui_services::financing::{
 };
 use puhui_services::outbox::Outbox;
 use puhui_services::risk::{PlanOutcome, ScanPlanner, ShardTask, ShardWorker};
+use puhui_services::scoring::{BatchScoring, JobChunk};
 
 fn body<T: serde::de::DeserializeOwned>(m: &SqsMessage) -> Result<T, String> {
     let text = m.body.as_deref().ok_or("record has no body")?;
@@ -82,4 +83,21 @@ pub async fn risk_shard_batch(
 /// risk-scan (schedule): plans a scan of the newest snapshot.
 pub async fn risk_scan(planner: &ScanPlanner) -> Result<PlanOutcome, puhui_domain::Error> {
     planner.plan().await
+}
+
+/// model-batch: each record is one chunk of a scoring job. A chunk already counted changes
+/// nothing; one that fails is retried and finally dead-lettered.
+pub async fn scoring_job_batch(
+    batch: &BatchScoring,
+    event: SqsEvent,
+) -> Result<SqsBatchResponse, WholeBatchFailed> {
+    process_batch(event, BatchMode::Standard, |m| async move {
+        let chunk: JobChunk = body(&m)?;
+        batch
+            .process(&chunk)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
 }

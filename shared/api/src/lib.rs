@@ -8,6 +8,7 @@ pub mod desk;
 pub mod events;
 pub mod products;
 pub mod risk;
+pub mod scoring;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -83,14 +84,28 @@ pub struct FinancingDoc;
 )]
 pub struct RiskDoc;
 
+/// The OpenAPI document of the model-score function.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        scoring::score, scoring::submit_job, scoring::job, scoring::models, scoring::upload,
+        scoring::model, scoring::versions, scoring::activate, scoring::rollback,
+        scoring::challenger
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "scoring", description = "Credit models: scores under the firm's authorization, pre-approval jobs, the model registry (bank JWT)"))
+)]
+pub struct ScoringDoc;
+
 /// The OpenAPI 3 document of every route, generated from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = products::ProductsDoc::openapi();
     doc.merge(FinancingDoc::openapi());
     doc.merge(RiskDoc::openapi());
+    doc.merge(ScoringDoc::openapi());
     doc.info.title = "Puhui".into();
     doc.info.description = Some(
-        "Credit information for small-business lending: product catalogue, loan-code financing flow, risk monitoring. \
+        "Credit information for small-business lending: product catalogue, loan-code financing flow, risk monitoring, credit scoring. \
          Money in fen, rates in basis points, errors as application/problem+json."
             .into(),
     );

@@ -29,6 +29,7 @@ macro_rules! string_newtype {
     };
 }
 
+pub mod authorization;
 pub mod error;
 pub mod financing;
 pub mod ids;
@@ -39,8 +40,10 @@ pub mod product;
 pub mod region;
 pub mod risk;
 pub mod rules;
+pub mod scoring;
 pub mod time;
 
+pub use authorization::{Authorization, AuthorizationId, AuthorizationRefusal, Purpose};
 pub use error::{Error, FieldError};
 pub use financing::{
     ApplicantId, ApplicantRole, Claim, ClaimStage, DemandId, DemandStatus, FinancingDemand,
@@ -51,3 +54,4 @@ pub use money::{Bp, Fen};
 pub use principal::{Principal, Role};
 pub use product::{Product, ProductDraft, ProductStatus, ProductType};
 pub use region::{DivisionCode, IndustryCode};
+pub use scoring::{ModelName, ModelOwner};

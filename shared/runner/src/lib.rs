@@ -23,6 +23,7 @@ use puhui_api::applicant::ApplicantApi;
 use puhui_api::desk::DeskApi;
 use puhui_api::events;
 use puhui_api::risk::RiskApi;
+use puhui_api::scoring::ScoringApi;
 use puhui_edge::{AuthConfig, Authenticator, Sessions};
 use puhui_embedded::{LocalBlobStore, PresignError, QueueConfig, SqliteQueue, SqliteTable};
 use puhui_outbound::notify::OutboxFileNotifier;
@@ -33,6 +34,7 @@ use puhui_services::financing::{
 };
 use puhui_services::outbox::{Destination, Outbox};
 use puhui_services::risk::{RiskPorts, ScanPlanner, ShardWorker};
+use puhui_services::scoring::ScoringPorts;
 
 pub use consumers::{Consumer, Schedule};
 
@@ -96,6 +98,8 @@ pub struct Backend {
     pub notify_queue: Arc<SqliteQueue>,
     /// The queue of scan tasks (consumed by risk-worker).
     pub risk_shard_queue: Arc<SqliteQueue>,
+    /// The queue of scoring-job chunks (consumed by model-batch).
+    pub scoring_queue: Arc<SqliteQueue>,
     /// Applicant sessions (secret created on first run).
     pub sessions: Arc<Sessions>,
     /// The WeChat exchange (the development stand-in).
@@ -155,6 +159,7 @@ impl Runner {
             demand_queue: queue("demand-submitted")?,
             notify_queue: queue("notifications")?,
             risk_shard_queue: queue("risk-shard")?,
+            scoring_queue: queue("scoring-jobs")?,
             sessions: Arc::new(Sessions::new(
                 &secret_file(config, "session-secret")?,
                 std::time::Duration::from_secs(1800),
@@ -175,6 +180,8 @@ impl Runner {
         let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
         queues.insert(Destination::DemandSubmitted, b.demand_queue.clone());
         queues.insert(Destination::Notifications, b.notify_queue.clone());
+        // The relay flushes this outbox: it must reach every queue any writer stages for.
+        queues.insert(Destination::ScoringJobs, b.scoring_queue.clone());
         FinancingPorts::new(
             b.table.clone(),
             b.clock.clone(),
@@ -203,6 +210,25 @@ impl Runner {
         }
     }
 
+    /// The scoring ports over the embedded table, blob store and scoring queue.
+    pub fn scoring_ports(b: &Backend) -> ScoringPorts {
+        let ids: Arc<dyn puhui_ports::IdGenerator> = Arc::new(UlidGenerator::default());
+        let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
+        queues.insert(Destination::ScoringJobs, b.scoring_queue.clone());
+        ScoringPorts {
+            outbox: Arc::new(Outbox::new(
+                b.table.clone(),
+                b.clock.clone(),
+                ids.clone(),
+                queues,
+            )),
+            table: b.table.clone(),
+            blobs: b.blobs.clone(),
+            clock: b.clock.clone(),
+            ids,
+        }
+    }
+
     /// Every function of the platform. Add a function here, one line each.
     pub fn functions(b: &Backend) -> Runner {
         let ports = Self::financing_ports(b);
@@ -217,6 +243,8 @@ impl Runner {
         let risk = Self::risk_ports(b);
         let worker = Arc::new(ShardWorker::new(risk.clone()));
         let planner = Arc::new(ScanPlanner::new(risk.clone(), b.risk_shard_queue.clone()));
+        let scoring = ScoringApi::new(Self::scoring_ports(b), b.auth.clone());
+        let batch = scoring.batch.clone();
         let routes = Router::new()
             .merge(puhui_api::products::routes(
                 puhui_api::products::ProductsApi::new(b.table.clone(), b.auth.clone()),
@@ -231,6 +259,7 @@ impl Runner {
                 b.auth.clone(),
             )))
             .merge(puhui_api::risk::routes(RiskApi::new(risk, b.auth.clone())))
+            .merge(puhui_api::scoring::routes(scoring))
             .merge(puhui_api::openapi_routes())
             .merge(blob_routes(b.blobs.clone()));
         Runner {
@@ -247,6 +276,10 @@ impl Runner {
                 Consumer::new("risk-worker", b.risk_shard_queue.clone(), move |e| {
                     let w = worker.clone();
                     Box::pin(async move { batch_result(events::risk_shard_batch(&w, e).await) })
+                }),
+                Consumer::new("model-batch", b.scoring_queue.clone(), move |e| {
+                    let s = batch.clone();
+                    Box::pin(async move { batch_result(events::scoring_job_batch(&s, e).await) })
                 }),
             ],
             schedules: vec![

@@ -1,12 +1,16 @@
 //! Puhui use cases. Each service takes its ports and a verified [`puhui_domain::Principal`],
 //! and is the only place that decides who may do what.
 
+pub mod audit;
+pub mod authorizations;
 pub mod codec;
 pub mod financing;
 pub mod outbox;
 pub mod paging;
 pub mod products;
+pub mod profiles;
 pub mod risk;
+pub mod scoring;
 
 pub use paging::{Listing, PageRequest};
 pub use products::{CatalogueFilter, ProductService};

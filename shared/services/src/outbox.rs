@@ -27,6 +27,8 @@ pub enum Destination {
     DemandSubmitted,
     /// Notifications, consumed by notify.
     Notifications,
+    /// Chunks of batch-scoring jobs, consumed by model-batch.
+    ScoringJobs,
 }
 
 /// A message waiting in the outbox.

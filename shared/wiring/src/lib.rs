@@ -9,8 +9,9 @@
 //! | `PUHUI_NOTIFIER` | notify | `http` (SMS gateway + bank webhooks, default) or `outbox-file` |
 //! | `PUHUI_OUTBOX_FILE` | notify with `outbox-file` | where the local stand-in writes |
 //! | `PUHUI_WECHAT` | scan-submit | `api` (default) or `dev` (local stand-in, never in production) |
-//! | `PUHUI_BUCKET` | risk-scan, risk-worker, risk-desk | S3 bucket holding `snapshots/<period>/` |
+//! | `PUHUI_BUCKET` | risk-scan, risk-worker, risk-desk, model-score, model-batch | S3 bucket: `snapshots/<period>/`, `models/`, `scoring-jobs/` |
 //! | `PUHUI_RISK_SHARD_QUEUE_URL` | risk-scan | SQS queue of scan tasks (consumed by risk-worker) |
+//! | `PUHUI_SCORING_QUEUE_URL` | model-score, outbox-relay | SQS queue of scoring-job chunks (consumed by model-batch) |
 //!
 //! plus those of [`puhui_edge::AuthConfig`], [`puhui_edge::Sessions`],
 //! [`puhui_services::financing::FinancingConfig`] and the `puhui-outbound` adapters.
@@ -24,6 +25,7 @@ use puhui_ports::{Notifier, Queue, SystemClock, Table, UlidGenerator, WeChatIden
 use puhui_services::financing::{FinancingConfig, FinancingPorts};
 use puhui_services::outbox::{Destination, Outbox};
 use puhui_services::risk::RiskPorts;
+use puhui_services::scoring::ScoringPorts;
 
 /// A wiring error, reported at start so a function never runs half-configured.
 pub type WiringError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,6 +49,7 @@ fn queue_var(d: Destination) -> &'static str {
     match d {
         Destination::DemandSubmitted => "PUHUI_DEMAND_QUEUE_URL",
         Destination::Notifications => "PUHUI_NOTIFY_QUEUE_URL",
+        Destination::ScoringJobs => "PUHUI_SCORING_QUEUE_URL",
     }
 }
 
@@ -80,6 +83,33 @@ pub fn risk(aws: &AwsBackend, table: Arc<dyn Table>) -> Result<RiskPorts, Wiring
         Arc::new(aws.queue(env(queue_var(Destination::Notifications))?)),
     );
     Ok(RiskPorts {
+        outbox: Arc::new(Outbox::new(
+            table.clone(),
+            clock.clone(),
+            ids.clone(),
+            queues,
+        )),
+        blobs: Arc::new(aws.blobs(env("PUHUI_BUCKET")?)),
+        table,
+        clock,
+        ids,
+    })
+}
+
+/// The scoring ports: the table, the bucket (models and job results) and, for a function that
+/// submits jobs, the scoring queue (chunks go out through the outbox).
+pub fn scoring(
+    aws: &AwsBackend,
+    table: Arc<dyn Table>,
+    sends_to: &[Destination],
+) -> Result<ScoringPorts, WiringError> {
+    let clock = Arc::new(SystemClock);
+    let ids = Arc::new(UlidGenerator::default());
+    let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
+    for d in sends_to {
+        queues.insert(*d, Arc::new(aws.queue(env(queue_var(*d))?)));
+    }
+    Ok(ScoringPorts {
         outbox: Arc::new(Outbox::new(
             table.clone(),
             clock.clone(),

@@ -4,13 +4,11 @@
 
 use std::sync::Arc;
 
-use puhui_domain::{
-    DemandId, DemandStatus, DivisionCode, Error, FinancingDemand, IndustryCode, Product, Uscc,
-};
+use puhui_domain::{DemandId, DemandStatus, DivisionCode, Error, FinancingDemand, Product};
 use puhui_engines::{BankOffer, MatchRequest, match_demand};
 use puhui_ports::{Condition, Key, PortError, TxOp, Update};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 use super::{FinancingPorts, OfferRecord, demand_key, load_demand, notices, offer_key};
 use crate::codec;
@@ -30,25 +28,6 @@ pub struct DispatchService {
     /// The catalogue as last read, kept for `config.catalogue_ttl` (a warm function serves
     /// many demands; the catalogue changes a few times a day).
     catalogue: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<Product>>)>>,
-}
-
-/// What a firm's profile contributes to matching: industry and indicator values, written by
-/// the ingest at `FIRM#<uscc>` / `INDICATORS#LATEST` (`industry`, `values`).
-async fn firm_profile(
-    ports: &FinancingPorts,
-    uscc: &Uscc,
-) -> Result<(Option<IndustryCode>, Option<Map<String, Value>>), Error> {
-    let key = Key::new(format!("FIRM#{uscc}"), "INDICATORS#LATEST");
-    let Some(item) = ports.table.get(&key).await? else {
-        return Ok((None, None));
-    };
-    let industry = item
-        .attrs
-        .get("industry")
-        .and_then(Value::as_str)
-        .and_then(|s| IndustryCode::parse(s).ok());
-    let values = item.attrs.get("values").and_then(Value::as_object).cloned();
-    Ok((industry, values))
 }
 
 impl DispatchService {
@@ -82,7 +61,11 @@ impl DispatchService {
             tracing::info!(demand_id = %id, "demand already dispatched");
             return Ok(vec![]);
         }
-        let (industry, indicators) = firm_profile(&self.ports, &demand.uscc).await?;
+        let profile = crate::profiles::indicators(self.ports.table.as_ref(), &demand.uscc).await?;
+        let (industry, indicators) = match profile {
+            Some(p) => (p.industry, Some(p.values)),
+            None => (None, None),
+        };
         let now = self.ports.clock.now();
         let request = MatchRequest {
             region: DivisionCode::parse(demand.uscc.division()).ok(),
