@@ -2,8 +2,10 @@
 //! clock, no randomness — so they are unit-tested and benchmarked on their own.
 
 pub mod columnar;
+pub mod decision;
 pub mod logistic;
 pub mod matching;
+pub mod model;
 pub mod rules;
 pub mod scorecard;
 pub mod toad;
