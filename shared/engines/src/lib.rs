@@ -6,6 +6,7 @@ pub mod decision;
 pub mod logistic;
 pub mod matching;
 pub mod model;
+pub mod onnx;
 pub mod rules;
 pub mod scorecard;
 pub mod toad;
