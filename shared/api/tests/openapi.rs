@@ -58,6 +58,16 @@ fn every_route_is_documented() {
         "PUT /v1/risk/settings",
         "GET /v1/risk/scans",
         "GET /v1/risk/scans/{id}",
+        "POST /v1/scores",
+        "POST /v1/scoring-jobs",
+        "GET /v1/scoring-jobs/{id}",
+        "GET /v1/models",
+        "GET /v1/models/{name}",
+        "POST /v1/models/{name}/versions",
+        "GET /v1/models/{name}/versions",
+        "POST /v1/models/{name}/activate",
+        "POST /v1/models/{name}/rollback",
+        "PUT /v1/models/{name}/challenger",
     ]
     .into_iter()
     .map(str::to_owned)

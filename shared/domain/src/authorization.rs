@@ -15,6 +15,15 @@ crate::ids::ulid_id!(
 /// The data interface that covers credit scoring (a model score is a view of the firm's data).
 pub const CREDIT_EVALUATION: &str = "credit_evaluation";
 
+/// What a firm authorizes a bank for when the bank claims its financing demand: the consent
+/// the applicant gave on submitting covers the data a loan decision needs, for the life of a
+/// loan (before, during and after).
+pub const CLAIM_SCOPE: &[&str] = &[CREDIT_EVALUATION];
+/// Purposes of a claim's authorization.
+pub const CLAIM_PURPOSES: &[Purpose] = &[Purpose::PreLoan, Purpose::InLoan, Purpose::PostLoan];
+/// How long a claim's authorization lasts.
+pub const CLAIM_VALIDITY_DAYS: i64 = 365;
+
 /// Why a bank asks: the stage of the loan, or customer acquisition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +103,32 @@ pub enum AuthorizationRefusal {
 }
 
 impl Authorization {
+    /// The authorization a bank receives when it claims a demand, on the consent the
+    /// applicant gave with it: valid from the claim for [`CLAIM_VALIDITY_DAYS`].
+    pub fn for_claim(
+        id: AuthorizationId,
+        demand: &crate::FinancingDemand,
+        bank: &BankId,
+        now: DateTime<Utc>,
+    ) -> Authorization {
+        Authorization {
+            id,
+            uscc: demand.uscc.clone(),
+            bank_id: bank.clone(),
+            scope: CLAIM_SCOPE.iter().map(|s| (*s).to_owned()).collect(),
+            purposes: CLAIM_PURPOSES.to_vec(),
+            valid_from: now,
+            valid_until: now + chrono::Duration::days(CLAIM_VALIDITY_DAYS),
+            evidence: ConsentEvidence {
+                consented_by: demand.consent.applicant.to_string(),
+                method: "loan_code_scan".into(),
+                text_version: demand.consent.text_version.clone(),
+                at: demand.consent.accepted_at,
+            },
+            revoked_at: None,
+        }
+    }
+
     /// Whether this authorization allows `interface` for `purpose` at `now`, and if not, why.
     pub fn allows(
         &self,

@@ -6,19 +6,34 @@
 //! | authorization | `AUTHZ#<uscc>` | `<bank>#<id>` | `AUTHZ_BANK#<bank>` / `<uscc>#<id>` |
 //!
 //! A firm's partition holds every bank's authorizations (the firm lists and revokes them); a
-//! bank's index partition is its authorized portfolio.
+//! bank's index partition is its authorized portfolio. A bank that claims a financing demand
+//! receives one in the claim's own transaction ([`grant_op`]).
 
 use std::sync::Arc;
 
 use puhui_domain::authorization::{Authorization, AuthorizationRefusal, Purpose, live};
 use puhui_domain::{AuthorizationId, BankId, Error, Uscc};
-use puhui_ports::{Clock, Condition, Key, KeyRange, PortError, Query, Table};
+use puhui_ports::{Clock, Condition, Key, KeyRange, PortError, Query, Table, TxOp};
 
 use crate::codec;
 use crate::paging::all_pages;
 
 fn key(uscc: &Uscc, bank: &BankId, id: AuthorizationId) -> Key {
     Key::new(format!("AUTHZ#{uscc}"), format!("{bank}#{id}"))
+}
+
+/// The write that records a new authorization (its id is new, so it never overwrites one),
+/// for callers that record one inside their own transaction.
+pub fn grant_op(a: &Authorization) -> Result<TxOp, Error> {
+    let mut item = codec::to_item(key(&a.uscc, &a.bank_id, a.id), a)?;
+    item.gsi1 = Some(Key::new(
+        format!("AUTHZ_BANK#{}", a.bank_id),
+        format!("{}#{}", a.uscc, a.id),
+    ));
+    Ok(TxOp::Put {
+        item,
+        condition: Some(Condition::NotExists),
+    })
 }
 
 /// Authorization records over the table.
@@ -36,14 +51,9 @@ impl Authorizations {
 
     /// Records a new authorization (its id is new, so it never overwrites one).
     pub async fn grant(&self, a: &Authorization) -> Result<(), Error> {
-        let mut item = codec::to_item(key(&a.uscc, &a.bank_id, a.id), a)?;
-        item.gsi1 = Some(Key::new(
-            format!("AUTHZ_BANK#{}", a.bank_id),
-            format!("{}#{}", a.uscc, a.id),
-        ));
-        match self.table.put(item, Some(Condition::NotExists)).await {
+        match self.table.transact(vec![grant_op(a)?]).await {
             Ok(()) => Ok(()),
-            Err(PortError::ConditionFailed(_)) => {
+            Err(PortError::TransactionCancelled { .. } | PortError::ConditionFailed(_)) => {
                 Err(Error::Conflict(format!("authorization {} exists", a.id)))
             }
             Err(e) => Err(e.into()),

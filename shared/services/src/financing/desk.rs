@@ -9,7 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use puhui_domain::financing::{MAX_CLAIMS, ReleaseReason, StageChange};
 use puhui_domain::{
-    BankId, Claim, ClaimStage, DemandId, Error, FinancingDemand, Principal, ProgressUpdate, Role,
+    Authorization, AuthorizationId, BankId, Claim, ClaimStage, DemandId, Error, FinancingDemand,
+    Principal, ProgressUpdate, Role,
 };
 use puhui_ports::{Condition, PortError, Query, TxOp, Update};
 use serde::{Deserialize, Serialize};
@@ -250,6 +251,13 @@ impl DeskService {
                     condition: Some(Condition::NotExists),
                 },
                 set_offer_stage(id, bank, ClaimStage::Claimed),
+                // The firm's consent on submitting becomes this bank's authorization.
+                crate::authorizations::grant_op(&Authorization::for_claim(
+                    AuthorizationId(self.ports.ids.ulid()),
+                    &demand,
+                    bank,
+                    now,
+                ))?,
             ];
             let messages = vec![Envelope::json(
                 Destination::Notifications,
