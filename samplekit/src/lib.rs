@@ -6,6 +6,7 @@ pub mod demo;
 pub mod qr;
 pub mod risk_story;
 pub mod scan;
+pub mod score;
 pub mod snapshot;
 pub mod tokens;
 

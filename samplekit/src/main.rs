@@ -10,6 +10,8 @@
 //! samplekit rules [--count N] [--seed S] [--out F] random selective risk rules (JSON)
 //! samplekit scan --rules F --snapshot PATH [--out alerts.csv] [--counts counts.json] [--threads T]
 //!                                                  backtest a rule set over a snapshot
+//! samplekit score --model FILE --input rows.csv [--out scores.csv] [--policy policy.json]
+//!                                                  score rows offline as the platform does
 //! ```
 
 use std::path::PathBuf;
@@ -46,8 +48,9 @@ async fn main() {
         Some("snapshot") => snapshot(&args),
         Some("rules") => rules(&args),
         Some("scan") => scan(&args),
+        Some("score") => score(&args),
         _ => Err(
-            "usage: samplekit demo|seed|token|firms|snapshot|rules|scan (see the crate docs)"
+            "usage: samplekit demo|seed|token|firms|snapshot|rules|scan|score (see the crate docs)"
                 .into(),
         ),
     };
@@ -219,6 +222,29 @@ fn rules(args: &[String]) -> Result<()> {
         Some(path) => std::fs::write(&path, json + "\n")?,
         None => println!("{json}"),
     }
+    Ok(())
+}
+
+fn score(args: &[String]) -> Result<()> {
+    let read = |flag: &str| -> Result<Option<Vec<u8>>> {
+        match arg(args, flag) {
+            Some(p) => Ok(Some(std::fs::read(&p).map_err(|e| format!("{p}: {e}"))?)),
+            None => Ok(None),
+        }
+    };
+    let model = read("--model")?.ok_or("--model FILE is required")?;
+    let input = read("--input")?.ok_or("--input rows.csv is required")?;
+    let input = String::from_utf8(input).map_err(|_| "--input must be UTF-8 CSV")?;
+    let policy = match read("--policy")? {
+        Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| format!("--policy: {e}"))?),
+        None => None,
+    };
+    let (csv, summary) = puhui_samplekit::score::score_csv(&model, policy.as_ref(), &input)?;
+    match arg(args, "--out") {
+        Some(p) => std::fs::write(&p, csv).map_err(|e| format!("{p}: {e}"))?,
+        None => print!("{csv}"),
+    }
+    eprintln!("{summary}");
     Ok(())
 }
 
