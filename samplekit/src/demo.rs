@@ -112,7 +112,8 @@ impl Api {
     }
 }
 
-fn expect(step: &str, a: &Answer, status: u16) -> Result<(), DemoError> {
+/// Fails the demo unless the answer has `status`.
+pub(crate) fn expect(step: &str, a: &Answer, status: u16) -> Result<(), DemoError> {
     if a.status.as_u16() == status {
         Ok(())
     } else {
@@ -123,7 +124,8 @@ fn expect(step: &str, a: &Answer, status: u16) -> Result<(), DemoError> {
     }
 }
 
-fn token(issuer: &DevIssuer, bank: &str, roles: &[&str]) -> Result<String, DemoError> {
+/// A development token of `bank` with `roles`, valid an hour.
+pub(crate) fn token(issuer: &DevIssuer, bank: &str, roles: &[&str]) -> Result<String, DemoError> {
     issuer
         .bank_token(&format!("{bank}-admin"), bank, roles, 3600)
         .map_err(|e| crate::Failure(e.to_string()))

@@ -7,6 +7,7 @@ pub mod qr;
 pub mod risk_story;
 pub mod scan;
 pub mod score;
+pub mod scoring_story;
 pub mod snapshot;
 pub mod tokens;
 

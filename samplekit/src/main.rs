@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use puhui_samplekit::data::{self, Rng};
 use puhui_samplekit::demo::{self, Api};
-use puhui_samplekit::risk_story;
 use puhui_samplekit::tokens::DevIssuer;
+use puhui_samplekit::{risk_story, scoring_story};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -117,6 +117,12 @@ async fn run_demo(args: &[String]) -> Result<()> {
         );
         result = risk_demo(&api, &issuer, next, &base, &data_dir, &outbox).await;
     }
+    if let Ok(next) = result {
+        println!(
+            "\n— Credit scoring: model upload → profile → score under authorization → challenger → pre-approval job —"
+        );
+        result = scoring_demo(&api, &issuer, next, &data_dir).await;
+    }
     child.kill().await.ok();
     std::fs::remove_dir_all(&data_dir).ok();
     result?;
@@ -159,6 +165,29 @@ async fn risk_demo(
         m.shards.len()
     ));
     risk_story::risk_story(api, issuer, first_step + 1, &usccs, Some(outbox)).await
+}
+
+/// The scoring story, with the firm's profile written into the runner's table as the ingest
+/// would (another connection to the same SQLite file).
+async fn scoring_demo(
+    api: &Api,
+    issuer: &DevIssuer,
+    first_step: u32,
+    data_dir: &std::path::Path,
+) -> std::result::Result<u32, puhui_samplekit::Failure> {
+    let db = data_dir.join("puhui.db");
+    let write_profile = async |uscc: &str, attrs: serde_json::Map<String, serde_json::Value>| {
+        use puhui_ports::Table;
+        let fail = |e: &dyn std::fmt::Display| puhui_samplekit::Failure(e.to_string());
+        let table = puhui_embedded::SqliteTable::open(&db).map_err(|e| fail(&e))?;
+        let uscc = puhui_domain::Uscc::parse(uscc).map_err(|e| fail(&e))?;
+        let key = puhui_services::profiles::indicators_key(&uscc);
+        table
+            .put(puhui_ports::Item::new(key, attrs), None)
+            .await
+            .map_err(|e| fail(&e))
+    };
+    scoring_story::scoring_story(api, issuer, first_step, write_profile).await
 }
 
 async fn seed(args: &[String]) -> Result<()> {

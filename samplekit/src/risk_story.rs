@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::Failure;
-use crate::demo::{Api, DemoError, say, step};
+use crate::demo::{Api, DemoError, expect, say, step, token};
 use crate::tokens::DevIssuer;
 
 /// Firms in the demo snapshot, and how many of them the bank watches.
@@ -37,23 +37,6 @@ pub fn sample_rules() -> Value {
             {"fact": "electricity_yoy", "operator": "lessThan", "value": -0.5},
             {"not": {"fact": "tax_credit_grade", "operator": "equal", "value": "A"}}]}}
     ])
-}
-
-fn token(issuer: &DevIssuer, bank: &str, roles: &[&str]) -> Result<String, DemoError> {
-    issuer
-        .bank_token(&format!("{bank}-risk"), bank, roles, 3600)
-        .map_err(|e| Failure(e.to_string()))
-}
-
-fn expect(what: &str, a: &crate::demo::Answer, status: u16) -> Result<(), DemoError> {
-    if a.status.as_u16() == status {
-        Ok(())
-    } else {
-        Err(Failure(format!(
-            "risk story: {what}: expected HTTP {status}, got {} {}",
-            a.status, a.body
-        )))
-    }
 }
 
 /// Writes the demo snapshot (period 2026-10, 4 shards) to `dir`; returns the firms' codes.
