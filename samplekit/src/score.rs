@@ -98,9 +98,7 @@ pub fn score_csv(
         .records()
         .collect::<Result<_, _>>()
         .map_err(|e| format!("input: {e}"))?;
-    let has_id = header
-        .first()
-        .is_some_and(|h| h == "id" || h == "row_id");
+    let has_id = header.first().is_some_and(|h| h == "id" || h == "row_id");
     let variables: Vec<String> = model.variables().iter().map(|v| v.to_string()).collect();
     let mut rows = vec![Row::new(); records.len()];
     let mut absent = Vec::new();
@@ -120,7 +118,11 @@ pub fn score_csv(
                 let value = match cell {
                     "" | "nan" | "NaN" | "NA" => Value::Missing,
                     text => Value::Number(text.parse::<f64>().map_err(|_| {
-                        format!("input row {}: column {} is not a number: {text:?}", r + 1, features[i])
+                        format!(
+                            "input row {}: column {} is not a number: {text:?}",
+                            r + 1,
+                            features[i]
+                        )
                     })?),
                 };
                 rows[r].set(variable.clone(), value);

