@@ -9,7 +9,9 @@
 //!    audit record saying why; knock-outs decline; another bank's private model is unreachable;
 //! 3. a batch pre-approval job scores its authorized firms and skips the rest, each chunk
 //!    delivered twice and the job counted once, with one audit record per firm and result
-//!    parts behind presigned links; an unreadable chunk message is reported failed.
+//!    parts behind presigned links; an unreadable chunk message is reported failed;
+//! 4. a bank that claims a financing demand receives the firm's authorization with the claim
+//!    (and can score it); a bank that did not claim cannot.
 //!
 //! The AWS side needs `PUHUI_TEST_AWS_ENDPOINT` (run through `tests/scripts/with-moto.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -28,6 +30,7 @@ use puhui_ports::{IdGenerator, Item, Query};
 use puhui_samplekit::data::{Rng, uscc};
 use puhui_services::audit::{AuditOutcome, AuditRecord};
 use puhui_services::authorizations::Authorizations;
+use puhui_services::financing::{DeskService, DispatchService, FinancingConfig};
 use puhui_services::paging::all_pages;
 use puhui_services::profiles::indicators_key;
 use puhui_services::scoring::{
@@ -35,7 +38,7 @@ use puhui_services::scoring::{
     ScoringService,
 };
 use puhui_tests::harness::{
-    Env, Kind, bank, drain, officer, platform_admin, risk_admin, sqs_event,
+    Env, Kind, bank, drain, officer, platform_admin, risk_admin, setup, sqs_event,
 };
 use serde_json::{Value, json};
 
@@ -54,6 +57,15 @@ fn upload(card: &str) -> ModelUpload {
         features: Default::default(),
         note: None,
     }
+}
+
+/// The card and its policy with variable `from` renamed `to`.
+fn renamed(card: &str, from: &str, to: &str) -> ModelUpload {
+    let mut u = upload(&card.replace(from, to));
+    let codes = u.policy["reason_codes"].as_object_mut().unwrap();
+    let code = codes.remove(from).unwrap();
+    codes.insert(to.into(), code);
+    u
 }
 
 /// The card with its base points moved, so two versions score a firm differently.
@@ -189,10 +201,13 @@ async fn registry_versions_activates_and_rolls_back(env: &Env) {
         fields(&s.registry.upload(&admin, &default, bad).await.unwrap_err()),
         ["content_base64"]
     );
-    let unmapped = CARD.replace("court_cases_defendant_12m", "lawsuits");
     let e = s
         .registry
-        .upload(&admin, &default, upload(&unmapped))
+        .upload(
+            &admin,
+            &default,
+            renamed(CARD, "court_cases_defendant_12m", "lawsuits"),
+        )
         .await
         .unwrap_err();
     assert_eq!(fields(&e), ["features.lawsuits"]);
@@ -206,7 +221,19 @@ async fn registry_versions_activates_and_rolls_back(env: &Env) {
     let f = fields(&e);
     assert!(f.contains(&"content_base64".to_string()), "{f:?}");
     assert!(f.iter().any(|f| f.starts_with("policy.bands")), "{f:?}");
-    let mut mapped = upload(&unmapped);
+    let mut stray_reason = upload(CARD);
+    stray_reason.policy["reason_codes"]["lawsuits"] = json!({"code": "R99", "text": "lawsuits"});
+    let e = s
+        .registry
+        .upload(&admin, &default, stray_reason)
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&e), ["policy.reason_codes.lawsuits"]);
+    let mut mapped = renamed(
+        &card_with_base(500.0),
+        "court_cases_defendant_12m",
+        "lawsuits",
+    );
     mapped.features = [("lawsuits".into(), "court_cases_defendant_12m".into())].into();
     assert!(s.registry.list(&admin).await.unwrap().is_empty());
     // A loan officer may not upload.
@@ -228,8 +255,6 @@ async fn registry_versions_activates_and_rolls_back(env: &Env) {
         v1.smoke.missing_score,
         Some(560.0 - 40.0 - 10.0 - 20.0 - 45.0)
     );
-    mapped.content_base64 = base64::engine::general_purpose::STANDARD
-        .encode(card_with_base(500.0).replace("court_cases_defendant_12m", "lawsuits"));
     let v2 = s.registry.upload(&admin, &default, mapped).await.unwrap();
     assert_eq!(v2.version, 2);
     assert_eq!(v2.features["lawsuits"], "court_cases_defendant_12m");
@@ -610,7 +635,71 @@ async fn batch_job_counts_each_firm_once(env: &Env) {
     assert_eq!(response.batch_item_failures.len(), 2);
 }
 
+async fn a_claim_authorizes_the_claiming_bank_only(env: &Env) {
+    let s = scoring(env);
+    let ports = env.ports(FinancingConfig::default());
+    let banks = [bank("nbcb"), bank("czbank")];
+    let applicant = setup(env, &ports, &banks, 2).await;
+    let demand = applicant.submit().await;
+    let offers = DispatchService::new(ports.clone())
+        .dispatch(demand.id)
+        .await
+        .unwrap();
+    assert_eq!(offers.len(), 2);
+    DeskService::new(ports.clone())
+        .claim(&officer(&banks[0]), demand.id)
+        .await
+        .unwrap();
+    let held = s
+        .authorizations
+        .held(&demand.uscc, &banks[0])
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].evidence.text_version, demand.consent.text_version);
+    assert!(
+        s.authorizations
+            .held(&demand.uscc, &banks[1])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let platform = platform_admin();
+    s.registry
+        .upload(&platform, &name("default"), upload(CARD))
+        .await
+        .unwrap();
+    s.registry
+        .activate(&platform, &name("default"), 1)
+        .await
+        .unwrap();
+    profile(env, &demand.uscc, 60_000_000, "A", false).await;
+    let r = s
+        .scoring
+        .score(&officer(&banks[0]), request(&demand.uscc))
+        .await
+        .unwrap();
+    assert_eq!(r.authorization_id, held[0].id);
+    assert!(matches!(
+        s.scoring
+            .score(&officer(&banks[1]), request(&demand.uscc))
+            .await,
+        Err(Error::Forbidden(_))
+    ));
+}
+
 // ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_claim_authorizes_the_claiming_bank_only_on_embedded() {
+    a_claim_authorizes_the_claiming_bank_only(&Env::new(Kind::Embedded).await).await;
+}
+
+#[tokio::test]
+async fn a_claim_authorizes_the_claiming_bank_only_on_aws() {
+    a_claim_authorizes_the_claiming_bank_only(&Env::new(Kind::Aws).await).await;
+}
 
 #[tokio::test]
 async fn registry_versions_activates_and_rolls_back_on_embedded() {

@@ -3,6 +3,7 @@
 
 pub mod columnar;
 pub mod decision;
+pub mod features;
 pub mod logistic;
 pub mod matching;
 pub mod model;

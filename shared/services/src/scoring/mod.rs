@@ -18,7 +18,6 @@
 //! catalogue feature; by default the variable's own name): the 27 indicators and `industry`.
 
 mod batch;
-mod features;
 mod registry;
 mod score;
 
@@ -30,7 +29,6 @@ use puhui_ports::{BlobStore, Clock, IdGenerator, Key, Table};
 pub use batch::{
     BatchScoring, ChunkOutcome, JobChunk, JobRequest, JobStatus, ScoringJob, ScoringJobView,
 };
-pub use features::{FEATURES, feature_exists, row_from_profile};
 pub use registry::{
     LoadedModel, MAX_MODEL_BYTES, ModelRecord, ModelRegistry, ModelUpload, ModelVersion, SmokeCheck,
 };

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::features::{feature_exists, row_from_profile};
+use puhui_engines::features::{feature_exists, row_from_profile};
 use super::{ScoringPorts, corrupt, model_blob, model_key, version_key};
 use crate::codec;
 use crate::paging::all_pages;
@@ -211,18 +211,24 @@ pub(crate) fn validate(
             })
             .ok()
     });
-    let policy = DecisionPolicy::from_json(&upload.policy)
-        .map_err(|es| {
-            errors.extend(es.into_iter().map(|mut e| {
-                e.field = if e.field.is_empty() {
-                    "policy".into()
-                } else {
-                    format!("policy.{}", e.field)
-                };
-                e
-            }))
+    let in_policy = |es: Vec<FieldError>| {
+        es.into_iter().map(|mut e| {
+            e.field = if e.field.is_empty() {
+                "policy".into()
+            } else {
+                format!("policy.{}", e.field)
+            };
+            e
         })
+    };
+    let policy = DecisionPolicy::from_json(&upload.policy)
+        .map_err(|es| errors.extend(in_policy(es)))
         .ok();
+    if let (Some(m), Some(p)) = (&model, &policy)
+        && let Err(es) = p.check_against(m)
+    {
+        errors.extend(in_policy(es));
+    }
     let mut features = BTreeMap::new();
     if let Some(model) = &model {
         let variables: Vec<String> = model.variables().iter().map(|v| v.to_string()).collect();

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use super::ScoringPorts;
-use super::features::row_from_profile;
+use puhui_engines::features::row_from_profile;
 use super::registry::{LoadedModel, ModelRecord, ModelRegistry, visible};
 use crate::audit::{AuditOutcome, AuditRecord, sha256_json};
 use crate::profiles::{self, FirmIndicators};

@@ -1,10 +1,10 @@
 //! The feature catalogue: what a model may read from a firm's profile, and how a profile value
-//! becomes a model input.
+//! becomes a model input (pure: the caller reads the profile).
 
 use std::collections::BTreeMap;
 
 use puhui_domain::indicators;
-use puhui_engines::scorecard::{Row, Value};
+use crate::scorecard::{Row, Value};
 use serde_json::{Map, Value as Json};
 
 /// Profile fields besides the indicators that models may read.
