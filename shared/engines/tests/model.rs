@@ -283,3 +283,77 @@ proptest! {
         prop_assert!(short(lo) >= short(hi));
     }
 }
+
+mod onnx {
+    use super::*;
+
+    fn bytes(name: &str) -> Vec<u8> {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/onnx")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The fixture rows, every column a float64 column.
+    fn rows() -> Vec<Row> {
+        let (_, rows) = common::Fixtures("onnx").rows("rows.csv", |c| c != "id");
+        rows
+    }
+
+    #[test]
+    fn binary_classifier_pd_is_ort_probability_of_class_1() {
+        let m = Model::detect(&bytes("lr.onnx")).expect("lr.onnx");
+        assert_eq!(m.format(), ModelFormat::Onnx);
+        assert_eq!(
+            m.variables(),
+            [
+                "age",
+                "income",
+                "debt_ratio",
+                "tenure",
+                "overdue_count",
+                "utilisation",
+                "inquiries",
+                "revenue_growth"
+            ],
+            "the feature_names metadata"
+        );
+        assert!(m.has_pd() && !m.has_score());
+        let (header, expected) = common::Fixtures("onnx").csv("lr.expected.csv");
+        let p1 = header.iter().position(|h| h == "p_1").expect("p_1");
+        let rows = rows();
+        assert_eq!(rows.len(), expected.len());
+        for (row, e) in rows.iter().zip(&expected) {
+            let out = m.score(row);
+            let want: f64 = e[p1].parse().expect("p_1");
+            let pd = out.pd.expect("a PD");
+            // ORT's NaN (a missing input in a linear model) stays NaN: the policy refers it
+            assert!(
+                (pd - want).abs() < 1e-6 || pd.is_nan() && want.is_nan(),
+                "{pd} vs {want}"
+            );
+            assert_eq!(out.score, None);
+            assert!(!out.any_unmatched());
+            assert!(out.variables.iter().all(|v| v.shortfall == 0.0));
+        }
+    }
+
+    #[test]
+    fn unnamed_inputs_text_and_non_binary_models() {
+        // without feature_names the columns are f0, f1, …
+        let m = Model::parse(ModelFormat::Onnx, &bytes("rf.onnx")).expect("rf.onnx");
+        assert_eq!(m.variables()[..2], ["f0", "f1"]);
+        let out = m.score(&Row::new().with("f0", "forty").with("f1", 3000.0));
+        assert_eq!(out.unmatched().collect::<Vec<_>>(), ["f0"]);
+        assert!(out.pd.is_some_and(|p| (0.0..=1.0).contains(&p)));
+        // class 1 of three is not a default; a regressor's value is not known to be a PD
+        for name in ["lr_3class.onnx", "gbr.onnx"] {
+            let m = Model::detect(&bytes(name)).expect(name);
+            assert!(!m.has_pd(), "{name}");
+            assert_eq!(m.score(&rows()[0]).pd, None, "{name}");
+        }
+        // an unsupported operator is the loader's error
+        let e = Model::parse(ModelFormat::Onnx, &bytes("mlp_unsupported.onnx")).expect_err("mlp");
+        assert!(matches!(e, ModelError::Onnx(_)), "{e:?}");
+    }
+}
