@@ -773,3 +773,68 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn sample_policy_fits_the_sample_sme_card() {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samplekit/fixtures/models/sme_tax_card.csv");
+    let card = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let model = Model::detect(&card).expect("card");
+    let p = default_policy();
+    assert_eq!(p.check_against(&model), Ok(()));
+    // the card's best firm (715 points) is an A; its indicators are the card's variables
+    let mut firm = clean_firm();
+    for (k, v) in [
+        ("tax_paid_12m", json!(80_000_000)),
+        ("tax_paid_yoy", json!(0.15)),
+        ("social_insured_headcount", json!(25)),
+        ("court_cases_defendant_12m", json!(0)),
+    ] {
+        firm.insert(k.to_owned(), v);
+    }
+    let row: puhui_engines::scorecard::Row = firm
+        .iter()
+        .filter_map(|(k, v)| match v {
+            Value::String(s) => {
+                Some((k.clone(), puhui_engines::scorecard::Value::from(s.as_str())))
+            }
+            Value::Number(n) => n.as_f64().map(|x| (k.clone(), x.into())),
+            _ => None,
+        })
+        .collect();
+    let out = model.score(&row);
+    assert_eq!(out.score, Some(715.0));
+    let d = p.decide(&out, &firm);
+    assert_eq!(
+        (d.outcome, d.grade.as_deref()),
+        (Outcome::Approve, Some("A"))
+    );
+    // ¥800,000 tax × 10 caps A's ¥3,000,000 at ¥8,000,000: the grade's maximum
+    assert_eq!(
+        (d.limit, d.rate),
+        (Some(Fen::yuan(3_000_000)), Some(Bp(345)))
+    );
+    assert!(d.reasons.is_empty(), "every variable in its best bin");
+    // a weaker firm: its reasons carry the policy's codes
+    firm.insert("tax_paid_yoy".to_owned(), json!(-0.5));
+    firm.insert("tax_credit_grade".to_owned(), json!("B"));
+    let row: puhui_engines::scorecard::Row = [
+        (
+            "tax_paid_12m",
+            puhui_engines::scorecard::Value::Number(80_000_000.0),
+        ),
+        ("tax_paid_yoy", (-0.5).into()),
+        ("social_insured_headcount", 25.0.into()),
+        ("tax_credit_grade", "B".into()),
+        ("court_cases_defendant_12m", 0.0.into()),
+    ]
+    .into_iter()
+    .collect();
+    let d = p.decide(&model.score(&row), &firm);
+    let got: Vec<(&str, f64)> = d
+        .reasons
+        .iter()
+        .map(|r| (r.code.as_str(), r.shortfall))
+        .collect();
+    assert_eq!(got, [("R02", 60.0), ("R03", 30.0)]);
+}
