@@ -42,9 +42,7 @@ use puhui_domain::risk::{
     WatchSource,
 };
 use puhui_domain::rules::{WatchRuleDraft, check_rule_set};
-use puhui_domain::{
-    BankId, Bp, ClaimStage, Error, Fen, Phone, Principal, ProgressUpdate, Role, Uscc,
-};
+use puhui_domain::{BankId, Bp, ClaimStage, Error, Fen, Phone, ProgressUpdate, Uscc};
 use puhui_engines::rules::evaluate_row;
 use puhui_ports::Recipient;
 use puhui_runner::consumers::{Consumer, poll_once};

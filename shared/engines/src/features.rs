@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use puhui_domain::indicators;
 use crate::scorecard::{Row, Value};
+use puhui_domain::indicators;
 use serde_json::{Map, Value as Json};
 
 /// Profile fields besides the indicators that models may read.

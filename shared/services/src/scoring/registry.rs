@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use puhui_engines::features::{feature_exists, row_from_profile};
 use super::{ScoringPorts, corrupt, model_blob, model_key, version_key};
 use crate::codec;
 use crate::paging::all_pages;
+use puhui_engines::features::{feature_exists, row_from_profile};
 
 /// Largest model file accepted (a 500-tree ensemble is well under this).
 pub const MAX_MODEL_BYTES: usize = 6 * 1024 * 1024;
@@ -151,20 +151,21 @@ pub(crate) fn managed_owner(who: &Principal) -> Result<ModelOwner, Error> {
     ))
 }
 
+/// An upload that passed every check.
+pub(crate) struct Validated {
+    /// The model file.
+    bytes: Vec<u8>,
+    /// It, parsed.
+    model: Model,
+    /// Variable → feature, for every variable.
+    features: BTreeMap<String, String>,
+    /// The smoke row's result.
+    smoke: SmokeCheck,
+}
+
 /// Parses and checks a model file with its policy and feature map; every problem is reported
 /// with its field, all at once.
-pub(crate) fn validate(
-    upload: &ModelUpload,
-) -> Result<
-    (
-        Vec<u8>,
-        Model,
-        DecisionPolicy,
-        BTreeMap<String, String>,
-        SmokeCheck,
-    ),
-    Error,
-> {
+pub(crate) fn validate(upload: &ModelUpload) -> Result<Validated, Error> {
     let mut errors = Vec::new();
     let bytes = match base64::engine::general_purpose::STANDARD.decode(&upload.content_base64) {
         Ok(b) if b.len() > MAX_MODEL_BYTES => {
@@ -274,7 +275,12 @@ pub(crate) fn validate(
     match (bytes, model, policy) {
         (Some(bytes), Some(model), Some(policy)) if errors.is_empty() => {
             let smoke = smoke(&model, &policy, &features)?;
-            Ok((bytes, model, policy, features, smoke))
+            Ok(Validated {
+                bytes,
+                model,
+                features,
+                smoke,
+            })
         }
         _ => Err(Error::Validation(errors)),
     }
@@ -329,7 +335,12 @@ impl ModelRegistry {
         upload: ModelUpload,
     ) -> Result<ModelVersion, Error> {
         let owner = managed_owner(who)?;
-        let (bytes, model, _policy, features, smoke) = validate(&upload)?;
+        let Validated {
+            bytes,
+            model,
+            features,
+            smoke,
+        } = validate(&upload)?;
         let current = self.ports.table.get(&model_key(&owner, name)).await?;
         let now = self.ports.clock.now();
         let (record, condition) = match current {

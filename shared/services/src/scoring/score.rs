@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use super::ScoringPorts;
-use puhui_engines::features::row_from_profile;
 use super::registry::{LoadedModel, ModelRecord, ModelRegistry, visible};
 use crate::audit::{AuditOutcome, AuditRecord, sha256_json};
 use crate::profiles::{self, FirmIndicators};
+use puhui_engines::features::row_from_profile;
 
 /// The model a bank scores with when it names none.
 pub const DEFAULT_MODEL: &str = "default";
