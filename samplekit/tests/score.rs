@@ -124,3 +124,57 @@ fn a_policy_adds_grades_and_reason_codes() {
     assert!(summary.absent_variables.is_empty());
     assert_eq!(summary.rows, 3);
 }
+
+#[test]
+fn onnx_models_match_onnx_runtime() {
+    let rows = text("onnx", "rows.csv");
+    for (name, column_name) in [("lgb50", "p_1"), ("xgb200", "p_1"), ("lr_zipmap", "p_1")] {
+        let (out, summary) = score_csv(&fixture("onnx", &format!("{name}.onnx")), None, &rows)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ours = table(&out);
+        let expected = table(&text("onnx", &format!("{name}.expected.csv")));
+        assert_eq!(column(&ours, "id"), column(&expected, "id"));
+        assert_eq!(summary.rows, expected.1.len());
+        for (a, b) in column(&ours, "pd")
+            .iter()
+            .zip(column(&expected, column_name))
+        {
+            let (a, b): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
+            let same = (a - b).abs() <= 1e-6 || (a.is_nan() && b.is_nan());
+            assert!(same, "{name}: {a} vs ORT {b}");
+        }
+    }
+    // A regressor's value is its score.
+    let (out, _) = score_csv(&fixture("onnx", "linreg.onnx"), None, &rows).unwrap();
+    let expected = table(&text("onnx", "linreg.expected.csv"));
+    let ours = table(&out);
+    let value = expected.0.iter().find(|h| *h != "id").unwrap().clone();
+    for (a, b) in column(&ours, "score").iter().zip(column(&expected, &value)) {
+        let (a, b): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
+        assert!(
+            (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+            "linreg: {a} vs ORT {b}"
+        );
+    }
+}
+
+#[test]
+fn onnx_inputs_are_positional_and_unsupported_operators_named() {
+    let rows = text("onnx", "rows.csv");
+    let short: String = rows
+        .lines()
+        .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let e = score_csv(&fixture("onnx", "lgb50.onnx"), None, &short).unwrap_err();
+    assert!(
+        e.contains("reads 8 features") && e.contains("has 7 columns"),
+        "{e}"
+    );
+    let e = score_csv(&fixture("onnx", "mlp_unsupported.onnx"), None, &rows).unwrap_err();
+    assert!(e.contains("MatMul"), "{e}");
+    assert!(
+        !e.contains("not ONNX"),
+        "an ONNX file is not called something else: {e}"
+    );
+}

