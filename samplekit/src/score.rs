@@ -191,20 +191,13 @@ pub fn score_csv(
                 .collect::<Vec<_>>()
                 .join(";"),
             // Without a policy: the variables that cost most against their best bin.
-            None => {
-                let mut costly: Vec<_> = output
-                    .variables
-                    .iter()
-                    .filter(|v| v.shortfall > 0.0)
-                    .collect();
-                costly.sort_by(|a, b| b.shortfall.total_cmp(&a.shortfall));
-                costly
-                    .iter()
-                    .take(4)
-                    .map(|v| v.variable.as_str())
-                    .collect::<Vec<_>>()
-                    .join(";")
-            }
+            None => output
+                .costliest()
+                .iter()
+                .take(4)
+                .map(|v| v.variable.as_str())
+                .collect::<Vec<_>>()
+                .join(";"),
         });
         let unmatched: Vec<&str> = output.unmatched().collect();
         unmatched_rows += usize::from(!unmatched.is_empty());

@@ -720,18 +720,17 @@ impl DecisionPolicy {
         }
     }
 
-    /// Every variable with a shortfall, as reasons, worst first (a stable sort keeps model
-    /// order among ties); shortfalls scaled by `weight`.
+    /// Every variable with a shortfall, as reasons, worst first; shortfalls scaled by
+    /// `weight`.
     fn ranked_reasons(
         &self,
         output: &ModelOutput,
         layer: Option<Layer>,
         weight: f64,
     ) -> Vec<Reason> {
-        let mut reasons: Vec<Reason> = output
-            .variables
-            .iter()
-            .filter(|v| v.shortfall > 0.0)
+        output
+            .costliest()
+            .into_iter()
             .map(|v| {
                 let text = self.reason_codes.get(&v.variable).cloned();
                 let ReasonText { code, text } = text.unwrap_or_else(|| default_reason(&v.variable));
@@ -744,9 +743,7 @@ impl DecisionPolicy {
                     layer,
                 }
             })
-            .collect();
-        reasons.sort_by(|a, b| b.shortfall.total_cmp(&a.shortfall));
-        reasons
+            .collect()
     }
 
     /// Outcome, limit and rate from an assessment (whose grade indexes this policy's bands).

@@ -482,6 +482,18 @@ impl ModelOutput {
             .filter(|v| v.unmatched)
             .map(|v| v.variable.as_str())
     }
+
+    /// The variables that cost something against their best bin, worst first (a stable sort
+    /// keeps model order among ties): the adverse-action ranking reason codes come from.
+    pub fn costliest(&self) -> Vec<&VariableOutcome> {
+        let mut costly: Vec<&VariableOutcome> = self
+            .variables
+            .iter()
+            .filter(|v| v.shortfall > 0.0)
+            .collect();
+        costly.sort_by(|a, b| b.shortfall.total_cmp(&a.shortfall));
+        costly
+    }
 }
 
 #[cfg(test)]
