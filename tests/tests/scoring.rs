@@ -337,6 +337,52 @@ async fn registry_versions_activates_and_rolls_back(env: &Env) {
         versions.iter().map(|v| v.version).collect::<Vec<_>>(),
         [1, 2]
     );
+
+    // ONNX models as exported: an unsupported operator is refused naming it; a LightGBM
+    // ensemble, its variables mapped to catalogue features, scores with a PD.
+    let onnx = |file: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/engines/tests/fixtures/onnx")
+            .join(file);
+        let mut u = upload(CARD);
+        u.content_base64 =
+            base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap());
+        u.policy["reason_codes"] = json!({});
+        u
+    };
+    let trees = name("trees");
+    let e = s
+        .registry
+        .upload(&admin, &trees, onnx("mlp_unsupported.onnx"))
+        .await
+        .unwrap_err();
+    let Error::Validation(errors) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(errors[0].field, "content_base64");
+    assert!(errors[0].message.contains("MatMul"), "{errors:?}");
+    let mut lgb = onnx("lgb50.onnx");
+    lgb.features = [
+        ("age", "tax_paid_12m"),
+        ("income", "tax_paid_yoy"),
+        ("debt_ratio", "invoice_sales_yoy"),
+        ("tenure", "social_insured_headcount"),
+        ("overdue_count", "court_cases_defendant_12m"),
+        ("utilisation", "electricity_yoy"),
+        ("inquiries", "penalties_12m"),
+        ("revenue_growth", "water_yoy"),
+    ]
+    .map(|(v, f)| (v.to_string(), f.to_string()))
+    .into();
+    let v = s.registry.upload(&admin, &trees, lgb).await.unwrap();
+    assert_eq!(v.variables.len(), 8);
+    s.registry.activate(&admin, &trees, 1).await.unwrap();
+    let mut req = request(&firm);
+    req.model = Some(trees);
+    let r = s.scoring.score(&loan_officer, req).await.unwrap();
+    assert_eq!(r.model.format, puhui_engines::model::ModelFormat::Onnx);
+    let pd = r.decision.pd.unwrap();
+    assert!((0.0..=1.0).contains(&pd), "{pd}");
 }
 
 async fn scores_only_under_live_authorization(env: &Env) {
