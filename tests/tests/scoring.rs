@@ -538,6 +538,19 @@ async fn scores_only_under_live_authorization(env: &Env) {
         json!("decline")
     );
     assert!(audit_of(env, &czb).await.is_empty());
+    // A bank user without a scoring role is refused, and that is on the bank's record too.
+    let product_admin = puhui_tests::harness::product_admin(&nbcb);
+    assert!(matches!(
+        s.scoring.score(&product_admin, request(&f[0])).await,
+        Err(Error::Forbidden(_))
+    ));
+    let records = audit_of(env, &nbcb).await;
+    assert_eq!(records.len(), 9);
+    assert!(records.iter().any(|r| r.user == product_admin.subject
+        && r.outcome
+            == AuditOutcome::Refused {
+                reason: "forbidden".into()
+            }));
 
     // Another bank cannot see or use nbcb's model, even naming it; the platform's it can.
     let other = officer(&czb);

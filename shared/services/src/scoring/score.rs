@@ -174,7 +174,13 @@ impl ScoringService {
     /// Scores one firm and audits the request, whatever its outcome. An audit that cannot be
     /// written fails the request: no score leaves unrecorded.
     pub async fn score(&self, who: &Principal, req: ScoreRequest) -> Result<ScoreResponse, Error> {
-        let bank = scoring_bank(who)?.clone();
+        // A bank user without a scoring role is refused on the bank's record too; only a
+        // token with no tenant at all has nowhere to be recorded.
+        let bank = match (&who.bank_id, scoring_bank(who)) {
+            (_, Ok(b)) => b.clone(),
+            (Some(b), Err(_)) => b.clone(),
+            (None, Err(e)) => return Err(e),
+        };
         let purpose = req.purpose.unwrap_or(Purpose::PreLoan);
         let audit_id = self.ports.ids.ulid().to_string();
         let now = self.ports.clock.now();
@@ -193,9 +199,13 @@ impl ScoringService {
             result: None,
             response_sha256: None,
         };
-        let result = self
-            .score_inner(who, &bank, &req, purpose, &mut record)
-            .await;
+        let result = match scoring_bank(who) {
+            Ok(_) => {
+                self.score_inner(who, &bank, &req, purpose, &mut record)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         match &result {
             Ok(response) => {
                 record.response_sha256 = Some(sha256_json(response));
