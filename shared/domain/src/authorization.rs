@@ -17,8 +17,16 @@ pub const CREDIT_EVALUATION: &str = "credit_evaluation";
 
 /// What a firm authorizes a bank for when the bank claims its financing demand: the consent
 /// the applicant gave on submitting covers the data a loan decision needs, for the life of a
-/// loan (before, during and after).
-pub const CLAIM_SCOPE: &[&str] = &[CREDIT_EVALUATION];
+/// loan (before, during and after): the score and every data interface of the catalogue.
+pub const CLAIM_SCOPE: &[&str] = &[
+    CREDIT_EVALUATION,
+    crate::interfaces::BASIC_REGISTRATION,
+    crate::interfaces::PROPERTY_SUMMARY,
+    crate::interfaces::TAX_SUMMARY,
+    crate::interfaces::SOCIAL_INSURANCE_SUMMARY,
+    crate::interfaces::UTILITIES_TREND,
+    crate::interfaces::LITIGATION_AND_PENALTIES,
+];
 /// Purposes of a claim's authorization.
 pub const CLAIM_PURPOSES: &[Purpose] = &[Purpose::PreLoan, Purpose::InLoan, Purpose::PostLoan];
 /// How long a claim's authorization lasts.

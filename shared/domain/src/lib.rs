@@ -34,6 +34,7 @@ pub mod error;
 pub mod financing;
 pub mod ids;
 pub mod indicators;
+pub mod interfaces;
 pub mod money;
 pub mod principal;
 pub mod product;
@@ -50,6 +51,7 @@ pub use financing::{
     LoanCode, LoanCodeId, ProgressUpdate, Submission,
 };
 pub use ids::{BankId, IdNumber, Phone, ProductId, Uscc};
+pub use interfaces::{Catalogue, DataInterface, FirmProfile, ProfileCategory, ProfileField};
 pub use money::{Bp, Fen};
 pub use principal::{Principal, Role};
 pub use product::{Product, ProductDraft, ProductStatus, ProductType};

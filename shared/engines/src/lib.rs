@@ -5,6 +5,7 @@ pub mod columnar;
 pub mod decision;
 pub mod features;
 pub mod logistic;
+pub mod masking;
 pub mod matching;
 pub mod model;
 pub mod onnx;
