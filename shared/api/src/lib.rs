@@ -4,6 +4,7 @@
 //! serve exactly the same routes.
 
 pub mod applicant;
+pub mod data_query;
 pub mod desk;
 pub mod events;
 pub mod products;
@@ -97,15 +98,28 @@ pub struct RiskDoc;
 )]
 pub struct ScoringDoc;
 
+/// The OpenAPI document of the data-query function.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        data_query::query, data_query::catalogue, data_query::audit,
+        data_query::my_authorizations, data_query::revoke
+    ),
+    modifiers(&BearerAuth, &ApplicantSessionAuth),
+    tags((name = "data", description = "Data interfaces: masked views of a firm under its authorization, the catalogue, the audit of every query (bank JWT)"))
+)]
+pub struct DataQueryDoc;
+
 /// The OpenAPI 3 document of every route, generated from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = products::ProductsDoc::openapi();
     doc.merge(FinancingDoc::openapi());
     doc.merge(RiskDoc::openapi());
     doc.merge(ScoringDoc::openapi());
+    doc.merge(DataQueryDoc::openapi());
     doc.info.title = "Puhui".into();
     doc.info.description = Some(
-        "Credit information for small-business lending: product catalogue, loan-code financing flow, risk monitoring, credit scoring. \
+        "Credit information for small-business lending: product catalogue, loan-code financing flow, risk monitoring, credit scoring, data interfaces under the firm's authorization. \
          Money in fen, rates in basis points, errors as application/problem+json."
             .into(),
     );

@@ -68,6 +68,11 @@ fn every_route_is_documented() {
         "POST /v1/models/{name}/activate",
         "POST /v1/models/{name}/rollback",
         "PUT /v1/models/{name}/challenger",
+        "GET /v1/firms/{uscc}/interfaces/{interface}",
+        "GET /v1/interfaces",
+        "GET /v1/audit",
+        "GET /v1/applicant/authorizations",
+        "POST /v1/applicant/authorizations/{id}/revoke",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -260,6 +260,7 @@ impl Runner {
             )))
             .merge(puhui_api::risk::routes(RiskApi::new(risk, b.auth.clone())))
             .merge(puhui_api::scoring::routes(scoring))
+            .merge(puhui_api::data_query::routes(data_query_api(b)))
             .merge(puhui_api::openapi_routes())
             .merge(blob_routes(b.blobs.clone()));
         Runner {
@@ -324,6 +325,24 @@ impl Runner {
             backend: b.clone(),
         }
     }
+}
+
+/// The data-query routes' state over the embedded backend. Quotas come from the environment
+/// as in the Lambda; a bad value is logged and the defaults used, so the runner still starts.
+fn data_query_api(b: &Backend) -> puhui_api::data_query::DataQueryApi {
+    use puhui_services::data_query::DataQueryConfig;
+    let config = DataQueryConfig::from_env().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "data-query quotas not read; using the defaults");
+        DataQueryConfig::default()
+    });
+    puhui_api::data_query::DataQueryApi::new(
+        b.table.clone(),
+        b.clock.clone(),
+        Arc::new(UlidGenerator::default()),
+        config,
+        b.auth.clone(),
+        b.sessions.clone(),
+    )
 }
 
 /// A whole batch the handler could not report record by record: every record is retried.

@@ -116,4 +116,14 @@ impl AuditLog {
         query.ascending = false;
         crate::paging::page_of(self.table.as_ref(), query, page).await
     }
+
+    /// Every bank's records, newest first (platform staff), through the index.
+    pub async fn all(
+        &self,
+        page: crate::PageRequest,
+    ) -> Result<crate::Listing<AuditRecord>, Error> {
+        let mut query = puhui_ports::Query::partition("AUDIT").on_gsi1();
+        query.ascending = false;
+        crate::paging::page_of(self.table.as_ref(), query, page).await
+    }
 }

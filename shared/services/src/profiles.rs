@@ -1,9 +1,18 @@
-//! Firm profiles as the ingest writes them. What matching and scoring read: the firm's
-//! industry and its newest indicator values, at `FIRM#<uscc>` / `INDICATORS#LATEST`.
+//! Firm profiles as the ingest writes them.
+//!
+//! | item | pk | sk | attributes |
+//! |---|---|---|---|
+//! | newest indicators | `FIRM#<uscc>` | `INDICATORS#LATEST` | `industry`, `values: {<indicator>: value}` |
+//! | one profile category | `FIRM#<uscc>` | `PROFILE#<category>` | `fields: {<field>: {"value", "source", "as_of"}}` |
+//!
+//! Matching and scoring read the indicators; data interfaces read the categories (one item per
+//! category of [`ProfileCategory`], so an ingest of one department's file rewrites one item).
 
+use puhui_domain::interfaces::{FirmProfile, ProfileCategory, ProfileField};
 use puhui_domain::{Error, IndustryCode, Uscc};
-use puhui_ports::{Key, Table};
+use puhui_ports::{Item, Key, Query, Table};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// A firm's newest indicators.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,4 +46,41 @@ pub async fn indicators(table: &dyn Table, uscc: &Uscc) -> Result<Option<FirmInd
             .cloned()
             .unwrap_or_default(),
     }))
+}
+
+/// The key of one category of a firm's profile.
+pub fn category_key(uscc: &Uscc, category: ProfileCategory) -> Key {
+    Key::new(format!("FIRM#{uscc}"), format!("PROFILE#{category}"))
+}
+
+/// The item holding one category of a firm's profile, as the ingest writes it.
+pub fn category_item(
+    uscc: &Uscc,
+    category: ProfileCategory,
+    fields: &BTreeMap<String, ProfileField>,
+) -> Result<Item, Error> {
+    let mut attrs = Map::new();
+    attrs.insert(
+        "fields".into(),
+        serde_json::to_value(fields).map_err(|e| Error::Internal(e.to_string()))?,
+    );
+    Ok(Item::new(category_key(uscc, category), attrs))
+}
+
+/// Every category of the firm's profile the ingest has written (one query of the firm's
+/// partition). A stored category that does not read is an internal error, never skipped: a
+/// view silently missing fields would look like data the firm does not have.
+pub async fn profile(table: &dyn Table, uscc: &Uscc) -> Result<FirmProfile, Error> {
+    let query = Query::partition(format!("FIRM#{uscc}")).prefix("PROFILE#");
+    let mut out = FirmProfile::new();
+    for item in crate::paging::all_pages(table, query).await? {
+        let name = item.key.sk.trim_start_matches("PROFILE#");
+        let category: ProfileCategory = serde_json::from_value(Value::String(name.into()))
+            .map_err(|_| Error::Internal(format!("profile of {uscc}: unknown category {name}")))?;
+        let fields: BTreeMap<String, ProfileField> =
+            serde_json::from_value(item.attrs.get("fields").cloned().unwrap_or(Value::Null))
+                .map_err(|e| Error::Internal(format!("profile of {uscc}, {category}: {e}")))?;
+        out.insert(category, fields);
+    }
+    Ok(out)
 }

@@ -1,0 +1,26 @@
+//! Lambda entry point of data-query: banks' data-interface queries (masked, audited,
+//! quota-counted), the catalogue, the audit listing, and applicants' own authorizations.
+//! Wiring only; the routes live in `puhui_api::data_query`.
+
+use std::sync::Arc;
+
+use puhui_api::data_query::{DataQueryApi, routes};
+use puhui_ports::{SystemClock, UlidGenerator};
+use puhui_services::data_query::DataQueryConfig;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    puhui_edge::observe::init_logging();
+    puhui_edge::observe::init_metrics("data-query");
+    let (_aws, table) = puhui_wiring::backend().await?;
+    let api = DataQueryApi::new(
+        table,
+        Arc::new(SystemClock),
+        Arc::new(UlidGenerator::default()),
+        DataQueryConfig::from_env()?,
+        puhui_wiring::authenticator()?,
+        Arc::new(puhui_edge::Sessions::from_env()?),
+    );
+    let app = puhui_api::finish(routes(api), puhui_edge::max_body_bytes_from_env());
+    lambda_http::run(app).await
+}
