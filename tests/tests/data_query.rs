@@ -1,0 +1,968 @@
+//! Data-interface queries (issue 7), proven on both storage adapters (embedded: SQLite; AWS:
+//! DynamoDB on a local AWS-API server, moto):
+//!
+//! 1. the matrix: two banks × three firms × every catalogue interface × every authorization
+//!    state (none, live, out of scope, expired, revoked) gives exactly the expected allow or
+//!    deny, and each request leaves exactly one audit record saying why; a purpose the
+//!    authorization does not cover, a missing role and an unknown interface are refused and
+//!    audited too;
+//! 2. a bank's daily quota: used up → refused and audited, concurrent queries never overshoot,
+//!    the next business day starts afresh; other banks are unaffected;
+//! 3. audit records: a bank lists only its own (another bank's are refused), platform staff all;
+//!    an audit write that fails fails the query (nothing served unrecorded);
+//! 4. the firm's side: a claim's authorization is listed to the applicant who consented (to no
+//!    one else), the applicant revokes it, and the bank's next query is refused as revoked.
+//!
+//! Every response body (views and refusals) is scanned: no raw ID number, phone, email, account
+//! number or full name of a person written into the profiles ever appears.
+//!
+//! The AWS side needs `PUHUI_TEST_AWS_ENDPOINT` (run through `tests/scripts/with-moto.sh`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::Duration;
+use puhui_domain::authorization::{Authorization, AuthorizationId, ConsentEvidence, Purpose};
+use puhui_domain::interfaces::{Catalogue, ProfileCategory, ProfileField};
+use puhui_domain::{ApplicantId, BankId, Error, Principal, Role, Uscc};
+use puhui_ports::{
+    Condition, IdGenerator, Item, Key, Page, PortError, PortResult, Query, Table, TxOp, Update,
+};
+use puhui_samplekit::data::{Rng, uscc};
+use puhui_services::audit::{AuditOutcome, AuditRecord};
+use puhui_services::authorizations::Authorizations;
+use puhui_services::data_query::{
+    AuditFilter, AuthorizationStatus, DataQueryConfig, DataQueryService, DataView,
+};
+use puhui_services::financing::{DeskService, DispatchService, FinancingConfig};
+use puhui_services::paging::all_pages;
+use puhui_services::profiles::category_item;
+use puhui_tests::harness::{Env, Kind, bank, officer, platform_admin, risk_admin, setup};
+use serde_json::{Value, json};
+
+/// Authorization states of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    None,
+    Live,
+    OutOfScope,
+    Expired,
+    Revoked,
+}
+
+const STATES: [State; 5] = [
+    State::None,
+    State::Live,
+    State::OutOfScope,
+    State::Expired,
+    State::Revoked,
+];
+
+/// A person's raw data as the ingest stores it: what must never leave.
+struct Person {
+    name: String,
+    id_number: String,
+    phone: String,
+    email: String,
+    account: String,
+}
+
+impl Person {
+    fn raw(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.id_number.clone(),
+            self.phone.clone(),
+            self.email.clone(),
+            self.account.clone(),
+        ]
+    }
+}
+
+/// A valid resident ID number (GB 11643 check character).
+fn id_number(n: u64) -> String {
+    let body = format!(
+        "3302031985{:02}{:02}{:03}",
+        1 + n % 12,
+        1 + n % 28,
+        n % 1000
+    );
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(weights)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+fn person(n: u64) -> Person {
+    const NAMES: [&str; 6] = [
+        "欧阳娜娜",
+        "张小明",
+        "李建国",
+        "司马光明",
+        "王秀英",
+        "陈志强",
+    ];
+    let p = Person {
+        name: format!(
+            "{}{}",
+            NAMES[(n % 6) as usize],
+            ["", "伟", "芳"][(n / 6 % 3) as usize]
+        ),
+        id_number: id_number(n),
+        phone: format!("139{:08}", 10_000_000 + n * 7_919),
+        email: format!("legal.rep{n}@example.com"),
+        account: format!("6222021{:012}", 100_000_000_000 + n * 31),
+    };
+    assert!(puhui_domain::IdNumber::parse(&p.id_number).is_ok());
+    assert!(puhui_domain::Phone::parse(&p.phone).is_ok());
+    p
+}
+
+fn field(value: Value, source: &str, as_of: &str) -> ProfileField {
+    ProfileField {
+        value,
+        source: source.into(),
+        as_of: as_of.parse().unwrap(),
+    }
+}
+
+/// Writes every category of the firm's profile as the ingest will, with the legal
+/// representative `rep` and an insured roster of `roster` (raw personal data everywhere).
+async fn write_profile(env: &Env, firm: &Uscc, rep: &Person, roster: &[Person]) {
+    let f =
+        |pairs: Vec<(&str, Value)>, source: &str, as_of: &str| -> BTreeMap<String, ProfileField> {
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), field(v, source, as_of)))
+                .collect()
+        };
+    let roster: Vec<Value> = roster
+        .iter()
+        .map(|p| json!({"name": p.name, "id_number": p.id_number, "phone": p.phone}))
+        .collect();
+    let categories = [
+        (
+            ProfileCategory::Basic,
+            f(
+                vec![
+                    ("firm_name", json!("宁波甬江机械有限公司")),
+                    (
+                        "registered_address",
+                        json!("浙江省宁波市鄞州区首南街道天童南路588号"),
+                    ),
+                    ("established_on", json!("2012-05-18")),
+                    ("registered_capital", json!(500_000_000)),
+                    ("industry", json!("C34")),
+                    ("status", json!("存续")),
+                    ("legal_rep_name", json!(rep.name)),
+                    ("legal_rep_id_number", json!(rep.id_number)),
+                    ("legal_rep_phone", json!(rep.phone)),
+                    (
+                        "legal_rep_address",
+                        json!("浙江省宁波市海曙区柳汀街99弄3号502室"),
+                    ),
+                    ("contact_email", json!(rep.email)),
+                ],
+                "market_regulation",
+                "2026-11-01",
+            ),
+        ),
+        (
+            ProfileCategory::Property,
+            f(
+                vec![
+                    ("real_estate_count", json!(2)),
+                    ("real_estate_value", json!(345_678_901)),
+                    ("vehicles_count", json!(3)),
+                    ("patents", json!(4)),
+                ],
+                "natural_resources",
+                "2026-09-30",
+            ),
+        ),
+        (
+            ProfileCategory::Financial,
+            f(
+                vec![
+                    ("revenue_12m", json!(1_234_567_890)),
+                    ("profit_12m", json!(87_654_321)),
+                ],
+                "tax",
+                "2026-10-31",
+            ),
+        ),
+        (
+            ProfileCategory::Operating,
+            f(
+                vec![
+                    ("tax_paid_12m", json!(61_234_567)),
+                    ("tax_paid_yoy", json!(0.12)),
+                    ("invoice_sales_yoy", json!(0.08)),
+                    ("tax_arrears", json!(false)),
+                    ("tax_paid_monthly", json!([5_100_000, 4_900_000, 5_300_000])),
+                    ("settlement_account", json!(rep.account)),
+                    ("social_insured_headcount", json!(roster.len())),
+                    ("social_insured_change_6m", json!(0.05)),
+                    ("social_insurance_arrears_months", json!(0)),
+                    ("housing_fund_headcount", json!(roster.len())),
+                    ("housing_fund_arrears_months", json!(0)),
+                    ("payroll_12m", json!(345_000_000)),
+                    ("insured_roster", json!(roster)),
+                    ("electricity_kwh_12m", json!(456_789)),
+                    ("electricity_yoy", json!(-0.03)),
+                    ("water_yoy", json!(0.01)),
+                    ("gas_yoy", json!(null)),
+                    ("utility_arrears", json!(false)),
+                    ("electricity_monthly", json!([38_000, 37_500, 39_100])),
+                ],
+                "tax",
+                "2026-10-31",
+            ),
+        ),
+        (
+            ProfileCategory::Positive,
+            f(
+                vec![
+                    ("high_tech", json!(true)),
+                    ("specialised", json!(false)),
+                    ("honours", json!(["守合同重信用企业"])),
+                ],
+                "economy_and_information",
+                "2026-06-30",
+            ),
+        ),
+        (
+            ProfileCategory::Negative,
+            f(
+                vec![
+                    ("court_cases_defendant_12m", json!(1)),
+                    ("enforcement_cases_active", json!(0)),
+                    ("enforcement_amount", json!(0)),
+                    ("dishonest_debtor", json!(false)),
+                    ("consumption_restricted", json!(false)),
+                    ("property_seized", json!(false)),
+                    ("equity_frozen", json!(false)),
+                    ("penalties_12m", json!(0)),
+                    ("abnormal_operation", json!(false)),
+                    ("serious_violation", json!(false)),
+                    ("environmental_penalty_12m", json!(false)),
+                ],
+                "courts",
+                "2026-11-15",
+            ),
+        ),
+        (
+            ProfileCategory::Credit,
+            f(
+                vec![
+                    ("tax_credit_grade", json!("A")),
+                    ("public_credit_rating", json!("AA")),
+                    ("platform_score", json!(712)),
+                ],
+                "tax",
+                "2026-04-30",
+            ),
+        ),
+    ];
+    for (category, fields) in categories {
+        env.table
+            .put(category_item(firm, category, &fields).unwrap(), None)
+            .await
+            .unwrap();
+    }
+}
+
+fn firms(n: usize, seed: u64) -> Vec<Uscc> {
+    let mut rng = Rng::new(seed);
+    let mut out: Vec<Uscc> = Vec::new();
+    while out.len() < n {
+        let u = Uscc::parse(&uscc(&mut rng, "330203")).unwrap();
+        if !out.contains(&u) {
+            out.push(u);
+        }
+    }
+    out
+}
+
+fn interfaces() -> Vec<String> {
+    Catalogue::builtin()
+        .interfaces
+        .iter()
+        .map(|i| i.id.clone())
+        .collect()
+}
+
+fn service(env: &Env, config: DataQueryConfig) -> DataQueryService {
+    DataQueryService::new(
+        env.table.clone(),
+        env.clock.clone(),
+        env.ids.clone(),
+        config,
+    )
+}
+
+/// Grants `bank` an authorization of `firm` for `scope`, valid from `from` to `until` (relative
+/// to now), for pre- and in-loan use.
+async fn grant(
+    env: &Env,
+    firm: &Uscc,
+    bank: &BankId,
+    scope: Vec<String>,
+    from: Duration,
+    until: Duration,
+) -> AuthorizationId {
+    let id = AuthorizationId(env.ids.ulid());
+    let now = env.now();
+    Authorizations::new(env.table.clone(), env.clock.clone())
+        .grant(&Authorization {
+            id,
+            uscc: firm.clone(),
+            bank_id: bank.clone(),
+            scope,
+            purposes: vec![Purpose::PreLoan, Purpose::InLoan],
+            valid_from: now + from,
+            valid_until: now + until,
+            evidence: ConsentEvidence {
+                consented_by: "legal-rep-1".into(),
+                method: "counter".into(),
+                text_version: "consent-v3".into(),
+                at: now + from,
+            },
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    id
+}
+
+/// Every response body of a test, for the final scan.
+#[derive(Default)]
+struct Responses(Vec<String>);
+
+impl Responses {
+    /// Asks, records the body the caller would get (the view, or the refusal's text) and
+    /// returns the outcome.
+    async fn ask(
+        &mut self,
+        s: &DataQueryService,
+        who: &Principal,
+        firm: &Uscc,
+        interface: &str,
+        purpose: Purpose,
+    ) -> Result<DataView, Error> {
+        let r = s.query(who, firm, interface, purpose).await;
+        self.0.push(match &r {
+            Ok(view) => serde_json::to_string(view).unwrap(),
+            Err(e) => e.to_string(),
+        });
+        r
+    }
+
+    /// No raw value of `people` in any body.
+    fn assert_clean(&self, people: &[Person]) {
+        assert!(!self.0.is_empty());
+        for body in &self.0 {
+            for p in people {
+                for raw in p.raw() {
+                    assert!(!body.contains(&raw), "raw {raw} leaked in {body}");
+                }
+            }
+        }
+    }
+}
+
+async fn audit_of(env: &Env, bank: &BankId) -> Vec<AuditRecord> {
+    all_pages(
+        env.table.as_ref(),
+        Query::partition(format!("AUDIT#{bank}")),
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|i| puhui_services::codec::from_item(i).unwrap())
+    .collect()
+}
+
+fn reason(r: &AuditRecord) -> &str {
+    match &r.outcome {
+        AuditOutcome::Allowed => "allowed",
+        AuditOutcome::Refused { reason } => reason,
+    }
+}
+
+/// What the matrix expects: `None` allowed, else the refusal's audit code.
+fn expected(state: State, bank_index: usize, interface_index: usize) -> Option<&'static str> {
+    match state {
+        State::None => Some("no_authorization"),
+        State::Live => None,
+        State::OutOfScope if interface_index % 2 == bank_index => None,
+        State::OutOfScope => Some("out_of_scope"),
+        State::Expired => Some("expired"),
+        State::Revoked => Some("revoked"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn matrix(env: &Env) {
+    let s = service(env, DataQueryConfig::default());
+    let banks = [bank("nbcb"), bank("czbank")];
+    let ifaces = interfaces();
+    assert!(ifaces.len() >= 6);
+    let all_firms = firms(3 * STATES.len(), 11);
+    let people: Vec<Person> = (0..all_firms.len() as u64 * 4).map(person).collect();
+    for (n, firm) in all_firms.iter().enumerate() {
+        write_profile(env, firm, &people[n * 4], &people[n * 4 + 1..n * 4 + 4]).await;
+    }
+    let authorizations = Authorizations::new(env.table.clone(), env.clock.clone());
+    for (g, state) in STATES.iter().enumerate() {
+        for firm in &all_firms[g * 3..g * 3 + 3] {
+            for (b, bank) in banks.iter().enumerate() {
+                let all = ifaces.clone();
+                let year = Duration::days(365);
+                match state {
+                    State::None => {}
+                    State::Live => {
+                        grant(env, firm, bank, all, -Duration::hours(1), year).await;
+                    }
+                    State::OutOfScope => {
+                        let some = all
+                            .into_iter()
+                            .enumerate()
+                            .filter(|(i, _)| i % 2 == b)
+                            .map(|(_, id)| id)
+                            .collect();
+                        grant(env, firm, bank, some, -Duration::hours(1), year).await;
+                    }
+                    State::Expired => {
+                        grant(env, firm, bank, all, -year, -Duration::hours(1)).await;
+                    }
+                    State::Revoked => {
+                        let id = grant(env, firm, bank, all, -Duration::hours(1), year).await;
+                        authorizations.revoke(firm, bank, id).await.unwrap();
+                    }
+                }
+            }
+        }
+    }
+
+    let mut responses = Responses::default();
+    let mut want: HashMap<BankId, Vec<(Uscc, String, String)>> = HashMap::new();
+    let mut allowed = 0;
+    for (g, state) in STATES.iter().enumerate() {
+        for firm in &all_firms[g * 3..g * 3 + 3] {
+            for (b, bank) in banks.iter().enumerate() {
+                for (i, iface) in ifaces.iter().enumerate() {
+                    let who = if i % 2 == 0 {
+                        officer(bank)
+                    } else {
+                        risk_admin(bank)
+                    };
+                    let r = responses.ask(&s, &who, firm, iface, Purpose::PreLoan).await;
+                    let expect = expected(*state, b, i);
+                    match (&r, expect) {
+                        (Ok(view), None) => {
+                            allowed += 1;
+                            assert_eq!(&view.view.interface, iface);
+                            assert_eq!(&view.uscc, firm);
+                            let def = Catalogue::builtin().get(iface).unwrap();
+                            assert_eq!(view.view.fields.len(), def.fields.len());
+                            assert!(view.view.oldest_as_of.is_some());
+                        }
+                        (Err(Error::Forbidden(detail)), Some(_)) => {
+                            assert!(!detail.is_empty());
+                        }
+                        other => panic!("{state:?} {bank} {iface}: got {other:?}"),
+                    }
+                    want.entry(bank.clone()).or_default().push((
+                        firm.clone(),
+                        format!("{iface}@1"),
+                        expect.unwrap_or("allowed").into(),
+                    ));
+                }
+            }
+        }
+    }
+    // 3 live firms × 7 + 3 half-scope firms × 3 or 4, per bank.
+    assert_eq!(allowed, 2 * 3 * ifaces.len() + 3 * ifaces.len());
+
+    // Refusals besides the authorization state, each audited.
+    let live_firm = &all_firms[3];
+    let nbcb = &banks[0];
+    let r = responses
+        .ask(
+            &s,
+            &officer(nbcb),
+            live_firm,
+            "tax_summary",
+            Purpose::Marketing,
+        )
+        .await;
+    assert!(matches!(r, Err(Error::Forbidden(m)) if m.contains("purpose")));
+    let product_admin = Principal {
+        subject: "nbcb-admin".into(),
+        bank_id: Some(nbcb.clone()),
+        roles: vec![Role::ProductAdmin],
+    };
+    let r = responses
+        .ask(
+            &s,
+            &product_admin,
+            live_firm,
+            "tax_summary",
+            Purpose::PreLoan,
+        )
+        .await;
+    assert!(matches!(r, Err(Error::Forbidden(m)) if m.contains("role")));
+    let r = responses
+        .ask(
+            &s,
+            &officer(nbcb),
+            live_firm,
+            "no_such_view",
+            Purpose::PreLoan,
+        )
+        .await;
+    assert!(matches!(r, Err(Error::NotFound(_))));
+    let w = want.get_mut(nbcb).unwrap();
+    w.push((
+        live_firm.clone(),
+        "tax_summary@1".into(),
+        "purpose_not_covered".into(),
+    ));
+    w.push((
+        live_firm.clone(),
+        "tax_summary".into(),
+        "forbidden_role".into(),
+    ));
+    w.push((
+        live_firm.clone(),
+        "no_such_view".into(),
+        "unknown_interface".into(),
+    ));
+    // Platform staff have no tenant to query for (nor to audit under).
+    assert!(matches!(
+        s.query(
+            &platform_admin(),
+            live_firm,
+            "tax_summary",
+            Purpose::PreLoan
+        )
+        .await,
+        Err(Error::Forbidden(_))
+    ));
+
+    // Exactly one audit record per request, in request order, saying why.
+    for b in &banks {
+        let mut records = audit_of(env, b).await;
+        records.sort_by(|x, y| x.id.cmp(&y.id));
+        let got: Vec<(Uscc, String, String)> = records
+            .iter()
+            .map(|r| {
+                (
+                    r.uscc.clone().unwrap(),
+                    r.subject.clone().unwrap(),
+                    reason(r).to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(&got, &want[b], "audit of {b}");
+        for r in &records {
+            assert_eq!(r.action, "data_query");
+            assert_eq!(&r.bank_id, b);
+            let served = r.outcome == AuditOutcome::Allowed;
+            assert_eq!(r.response_sha256.is_some(), served);
+            assert_eq!(r.authorization_id.is_some(), served);
+        }
+    }
+
+    // A view of a live firm, field by field.
+    let view = s
+        .query(
+            &officer(nbcb),
+            live_firm,
+            "basic_registration",
+            Purpose::InLoan,
+        )
+        .await
+        .unwrap();
+    let by: BTreeMap<&str, &puhui_engines::masking::MaskedField> = view
+        .view
+        .fields
+        .iter()
+        .map(|f| (f.field.as_str(), f))
+        .collect();
+    let rep = &people[3 * 4];
+    assert_eq!(
+        by["legal_rep_id_number"].value,
+        Some(json!(format!(
+            "{}****************{}",
+            &rep.id_number[..1],
+            &rep.id_number[17..]
+        )))
+    );
+    assert_eq!(
+        by["legal_rep_phone"].value,
+        Some(json!(format!("{}****{}", &rep.phone[..3], &rep.phone[7..])))
+    );
+    assert_eq!(
+        by["legal_rep_address"].value,
+        Some(json!("浙江省宁波市海曙区****"))
+    );
+    assert_eq!(by["firm_name"].value, Some(json!("宁波甬江机械有限公司")));
+    assert_eq!(
+        by["legal_rep_name"].source.as_deref(),
+        Some("market_regulation")
+    );
+    let social = s
+        .query(
+            &officer(nbcb),
+            live_firm,
+            "social_insurance_summary",
+            Purpose::PreLoan,
+        )
+        .await
+        .unwrap();
+    let roster = social
+        .view
+        .fields
+        .iter()
+        .find(|f| f.field == "insured_roster")
+        .unwrap();
+    assert_eq!(roster.value, None);
+    assert_eq!(
+        serde_json::to_value(roster.status).unwrap(),
+        json!("withheld")
+    );
+    responses.0.push(serde_json::to_string(&view).unwrap());
+    responses.0.push(serde_json::to_string(&social).unwrap());
+
+    // Audit listings: a bank sees its own, never another's; platform staff see all.
+    let cz = &banks[1];
+    let own = s.audit(&officer(cz), AuditFilter::default()).await.unwrap();
+    assert!(!own.items.is_empty());
+    assert!(own.items.iter().all(|r| &r.bank_id == cz));
+    assert!(
+        own.items.windows(2).all(|w| w[0].id > w[1].id),
+        "newest first"
+    );
+    let other = AuditFilter {
+        bank: Some(nbcb.clone()),
+        ..AuditFilter::default()
+    };
+    assert!(matches!(
+        s.audit(&officer(cz), other.clone()).await,
+        Err(Error::Forbidden(_))
+    ));
+    let everyone = AuditFilter {
+        limit: Some(100),
+        ..AuditFilter::default()
+    };
+    let all = s.audit(&platform_admin(), everyone).await.unwrap();
+    let mut seen_banks: Vec<&BankId> = all.items.iter().map(|r| &r.bank_id).collect();
+    seen_banks.sort();
+    seen_banks.dedup();
+    assert_eq!(seen_banks.len(), 2);
+    let one = s.audit(&platform_admin(), other).await.unwrap();
+    assert!(one.items.iter().all(|r| &r.bank_id == nbcb));
+    for listing in [&own, &all, &one] {
+        responses.0.push(serde_json::to_string(listing).unwrap());
+    }
+
+    responses.assert_clean(&people);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn quota_is_per_bank_and_business_day(env: &Env) {
+    let small = bank("hzbank");
+    let busy = bank("wzbank");
+    let config = DataQueryConfig {
+        daily_quota: 10_000,
+        bank_quotas: HashMap::from([(small.clone(), 3), (busy.clone(), 3)]),
+    };
+    let s = Arc::new(service(env, config));
+    let firm = firms(1, 5).remove(0);
+    let rep = person(1);
+    write_profile(env, &firm, &rep, &[]).await;
+    let year = Duration::days(365);
+    for b in [&small, &busy, &bank("nbcb")] {
+        grant(env, &firm, b, interfaces(), -Duration::hours(1), year).await;
+    }
+    let mut responses = Responses::default();
+    for _ in 0..3 {
+        responses
+            .ask(&s, &officer(&small), &firm, "tax_summary", Purpose::PreLoan)
+            .await
+            .unwrap();
+    }
+    let r = responses
+        .ask(&s, &officer(&small), &firm, "tax_summary", Purpose::PreLoan)
+        .await;
+    assert!(matches!(r, Err(Error::Forbidden(m)) if m.contains("quota of 3")));
+    // Other banks keep their own quota.
+    responses
+        .ask(
+            &s,
+            &officer(&bank("nbcb")),
+            &firm,
+            "tax_summary",
+            Purpose::PreLoan,
+        )
+        .await
+        .unwrap();
+    let reasons: Vec<String> = audit_of(env, &small)
+        .await
+        .iter()
+        .map(|r| reason(r).to_string())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["allowed", "allowed", "allowed", "quota_exhausted"]
+    );
+
+    // Concurrent queries never overshoot the quota.
+    let outcomes = futures::future::join_all((0..8).map(|_| {
+        let s = s.clone();
+        let firm = firm.clone();
+        let who = officer(&busy);
+        async move {
+            s.query(&who, &firm, "utilities_trend", Purpose::PreLoan)
+                .await
+        }
+    }))
+    .await;
+    assert_eq!(outcomes.iter().filter(|r| r.is_ok()).count(), 3);
+    assert_eq!(audit_of(env, &busy).await.len(), 8);
+
+    // The next business day (midnight in Shanghai) starts afresh.
+    env.clock.advance(Duration::days(1));
+    responses
+        .ask(&s, &officer(&small), &firm, "tax_summary", Purpose::PreLoan)
+        .await
+        .unwrap();
+    responses.assert_clean(&[rep]);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The table, failing every audit write.
+struct NoAudit(Arc<dyn Table>);
+
+#[async_trait::async_trait]
+impl Table for NoAudit {
+    async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
+        self.0.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> PortResult<()> {
+        if item.key.pk.starts_with("AUDIT#") {
+            return Err(PortError::Unavailable("injected: audit store down".into()));
+        }
+        self.0.put(item, condition).await
+    }
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        condition: Option<Condition>,
+    ) -> PortResult<Item> {
+        self.0.update(key, update, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> PortResult<()> {
+        self.0.delete(key, condition).await
+    }
+    async fn query(&self, query: Query) -> PortResult<Page> {
+        self.0.query(query).await
+    }
+    async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()> {
+        self.0.transact(ops).await
+    }
+}
+
+async fn an_unwritable_audit_fails_the_query(env: &Env) {
+    let firm = firms(1, 9).remove(0);
+    write_profile(env, &firm, &person(2), &[]).await;
+    let nbcb = bank("nbcb");
+    grant(
+        env,
+        &firm,
+        &nbcb,
+        interfaces(),
+        -Duration::hours(1),
+        Duration::days(30),
+    )
+    .await;
+    let broken = DataQueryService::new(
+        Arc::new(NoAudit(env.table.clone())),
+        env.clock.clone(),
+        env.ids.clone(),
+        DataQueryConfig::default(),
+    );
+    // Allowed or refused, nothing is answered without its record.
+    for who in [officer(&nbcb), officer(&bank("czbank"))] {
+        assert!(matches!(
+            broken
+                .query(&who, &firm, "basic_registration", Purpose::PreLoan)
+                .await,
+            Err(Error::Unavailable(_))
+        ));
+    }
+    assert!(audit_of(env, &nbcb).await.is_empty());
+    // The same query through a working table is served (and recorded).
+    service(env, DataQueryConfig::default())
+        .query(
+            &officer(&nbcb),
+            &firm,
+            "basic_registration",
+            Purpose::PreLoan,
+        )
+        .await
+        .unwrap();
+    assert_eq!(audit_of(env, &nbcb).await.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn the_firm_lists_and_revokes_its_authorizations(env: &Env) {
+    let s = service(env, DataQueryConfig::default());
+    let ports = env.ports(FinancingConfig::default());
+    let banks = [bank("nbcb"), bank("czbank")];
+    let applicant = setup(env, &ports, &banks, 2).await;
+    let demand = applicant.submit().await;
+    DispatchService::new(ports.clone())
+        .dispatch(demand.id)
+        .await
+        .unwrap();
+    DeskService::new(ports.clone())
+        .claim(&officer(&banks[0]), demand.id)
+        .await
+        .unwrap();
+    let rep = person(3);
+    write_profile(env, &demand.uscc, &rep, &[person(4)]).await;
+    let mut responses = Responses::default();
+
+    let mine = s.applicant_authorizations(&applicant.id).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    let a = &mine[0];
+    assert_eq!(a.status, AuthorizationStatus::Live);
+    assert_eq!(a.authorization.bank_id, banks[0]);
+    assert_eq!(a.authorization.evidence.consented_by, applicant.id.0);
+    responses.0.push(serde_json::to_string(&mine).unwrap());
+    let stranger = ApplicantId("someone-else".into());
+    assert!(
+        s.applicant_authorizations(&stranger)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        s.revoke_for_applicant(&stranger, a.authorization.id).await,
+        Err(Error::NotFound(_))
+    ));
+
+    // The claim's authorization covers every interface for the claiming bank only.
+    for iface in interfaces() {
+        responses
+            .ask(
+                &s,
+                &officer(&banks[0]),
+                &demand.uscc,
+                &iface,
+                Purpose::PreLoan,
+            )
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        responses
+            .ask(
+                &s,
+                &officer(&banks[1]),
+                &demand.uscc,
+                "basic_registration",
+                Purpose::PreLoan
+            )
+            .await,
+        Err(Error::Forbidden(_))
+    ));
+
+    // Revoked by the firm: refused from that instant, and a repeat keeps the first instant.
+    let revoked = s
+        .revoke_for_applicant(&applicant.id, a.authorization.id)
+        .await
+        .unwrap();
+    assert_eq!(revoked.status, AuthorizationStatus::Revoked);
+    env.clock.advance(Duration::minutes(5));
+    let again = s
+        .revoke_for_applicant(&applicant.id, a.authorization.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.authorization.revoked_at,
+        revoked.authorization.revoked_at
+    );
+    let r = responses
+        .ask(
+            &s,
+            &officer(&banks[0]),
+            &demand.uscc,
+            "tax_summary",
+            Purpose::PreLoan,
+        )
+        .await;
+    assert!(matches!(r, Err(Error::Forbidden(m)) if m.contains("revoked")));
+    let last = audit_of(env, &banks[0])
+        .await
+        .into_iter()
+        .max_by(|x, y| x.id.cmp(&y.id))
+        .unwrap();
+    assert_eq!(reason(&last), "revoked");
+    responses.assert_clean(&[rep, person(4)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn matrix_on_embedded() {
+    matrix(&Env::new(Kind::Embedded).await).await;
+}
+
+#[tokio::test]
+async fn matrix_on_aws() {
+    matrix(&Env::new(Kind::Aws).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quota_is_per_bank_and_business_day_on_embedded() {
+    quota_is_per_bank_and_business_day(&Env::new(Kind::Embedded).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quota_is_per_bank_and_business_day_on_aws() {
+    quota_is_per_bank_and_business_day(&Env::new(Kind::Aws).await).await;
+}
+
+#[tokio::test]
+async fn an_unwritable_audit_fails_the_query_on_embedded() {
+    an_unwritable_audit_fails_the_query(&Env::new(Kind::Embedded).await).await;
+}
+
+#[tokio::test]
+async fn an_unwritable_audit_fails_the_query_on_aws() {
+    an_unwritable_audit_fails_the_query(&Env::new(Kind::Aws).await).await;
+}
+
+#[tokio::test]
+async fn the_firm_lists_and_revokes_its_authorizations_on_embedded() {
+    the_firm_lists_and_revokes_its_authorizations(&Env::new(Kind::Embedded).await).await;
+}
+
+#[tokio::test]
+async fn the_firm_lists_and_revokes_its_authorizations_on_aws() {
+    the_firm_lists_and_revokes_its_authorizations(&Env::new(Kind::Aws).await).await;
+}
