@@ -211,3 +211,152 @@ async fn revoke(
 ) -> ApiResult {
     Ok(Json(s.service.revoke_for_applicant(&who, id).await?).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use puhui_edge::AuthConfig;
+    use puhui_edge::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
+    use puhui_embedded::SqliteTable;
+    use puhui_ports::SystemClock;
+    use puhui_samplekit::tokens::DevIssuer;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    const FIRM: &str = "91350100M000100Y43";
+
+    fn app(issuer: &DevIssuer) -> Router {
+        let dir = std::env::temp_dir().join(format!("puhui-dq-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let auth = Authenticator::new(AuthConfig {
+            issuer: DEFAULT_ISSUER.into(),
+            audience: DEFAULT_AUDIENCE.into(),
+            algorithm: jsonwebtoken::Algorithm::ES256,
+            jwks: serde_json::from_str(&issuer.jwks_json()).unwrap(),
+        })
+        .unwrap();
+        let state = DataQueryApi::new(
+            Arc::new(SqliteTable::open(dir.join("t.db")).unwrap()),
+            Arc::new(SystemClock),
+            Arc::new(puhui_ports::UlidGenerator::default()),
+            DataQueryConfig::default(),
+            Arc::new(auth),
+            Arc::new(Sessions::new(&[9u8; 32], std::time::Duration::from_secs(600)).unwrap()),
+        );
+        crate::finish(routes(state), 16 * 1024)
+    }
+
+    async fn get(app: &Router, uri: &str, token: &str) -> (StatusCode, String, Value) {
+        let req = Request::get(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            ct,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn bad_input_and_refusals_are_problems_naming_the_cause() {
+        let issuer = DevIssuer::generate().unwrap();
+        let app = app(&issuer);
+        let officer = issuer
+            .bank_token("u1", "nbcb", &["loan_officer"], 600)
+            .unwrap();
+        let ok_path = format!("/v1/firms/{FIRM}/interfaces/tax_summary?purpose=pre_loan");
+        // A token from another issuer is not a caller.
+        let forged = DevIssuer::generate()
+            .unwrap()
+            .bank_token("u1", "nbcb", &["loan_officer"], 600)
+            .unwrap();
+        assert_eq!(
+            get(&app, &ok_path, &forged).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        let cases = [
+            (
+                "/v1/firms/91350100M000100Y44/interfaces/tax_summary?purpose=pre_loan".to_string(),
+                StatusCode::BAD_REQUEST,
+                "path.uscc",
+            ),
+            (
+                format!("/v1/firms/{FIRM}/interfaces/Tax-Summary?purpose=pre_loan"),
+                StatusCode::BAD_REQUEST,
+                "path.interface",
+            ),
+            (
+                format!("/v1/firms/{FIRM}/interfaces/tax_summary"),
+                StatusCode::BAD_REQUEST,
+                "query.",
+            ),
+            (
+                format!("/v1/firms/{FIRM}/interfaces/tax_summary?purpose=gossip"),
+                StatusCode::BAD_REQUEST,
+                "query.purpose",
+            ),
+        ];
+        for (uri, status, field) in cases {
+            let (got, ct, body) = get(&app, &uri, &officer).await;
+            assert_eq!(got, status, "{uri}: {body}");
+            assert_eq!(ct, "application/problem+json");
+            assert!(
+                body["errors"][0]["field"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(field),
+                "{body}"
+            );
+        }
+        // Refusals: no authorization (403, saying so), unknown interface (404).
+        let (status, _, body) = get(&app, &ok_path, &officer).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            body["detail"].as_str().unwrap().contains("not authorized"),
+            "{body}"
+        );
+        let unknown = format!("/v1/firms/{FIRM}/interfaces/no_such_view?purpose=pre_loan");
+        assert_eq!(get(&app, &unknown, &officer).await.0, StatusCode::NOT_FOUND);
+        // Both were audited on the bank's record, and only there.
+        let (status, _, body) = get(&app, "/v1/audit", &officer).await;
+        assert_eq!(status, StatusCode::OK);
+        let reasons: Vec<&str> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["outcome"]["reason"].as_str().unwrap())
+            .collect();
+        assert_eq!(reasons, ["unknown_interface", "no_authorization"]);
+        let other = issuer
+            .bank_token("u2", "czbank", &["risk_admin"], 600)
+            .unwrap();
+        let (_, _, body) = get(&app, "/v1/audit", &other).await;
+        assert_eq!(body["items"], serde_json::json!([]));
+        assert_eq!(
+            get(&app, "/v1/audit?bank=nbcb", &other).await.0,
+            StatusCode::FORBIDDEN
+        );
+        // The catalogue: definitions only.
+        let (status, _, body) = get(&app, "/v1/interfaces", &officer).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["interfaces"].as_array().unwrap().len() >= 7);
+        // A bank token is not an applicant session.
+        assert_eq!(
+            get(&app, "/v1/applicant/authorizations", &officer).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
