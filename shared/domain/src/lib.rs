@@ -42,6 +42,7 @@ pub mod region;
 pub mod risk;
 pub mod rules;
 pub mod scoring;
+pub mod sources;
 pub mod time;
 
 pub use authorization::{Authorization, AuthorizationId, AuthorizationRefusal, Purpose};
