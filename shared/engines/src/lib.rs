@@ -4,6 +4,7 @@
 pub mod columnar;
 pub mod decision;
 pub mod features;
+pub mod ingest;
 pub mod logistic;
 pub mod masking;
 pub mod matching;
