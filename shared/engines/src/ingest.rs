@@ -94,6 +94,9 @@ pub enum FileRejection {
     /// The reader failed.
     #[error("the file could not be read: {0}")]
     Read(String),
+    /// A file name whose extension names no supported format.
+    #[error("{0} is neither .csv nor .ndjson/.jsonl")]
+    UnsupportedFormat(String),
 }
 
 /// One rule a row failed.

@@ -6,6 +6,7 @@ pub mod authorizations;
 pub mod codec;
 pub mod data_query;
 pub mod financing;
+pub mod ingest;
 pub mod outbox;
 pub mod paging;
 pub mod products;

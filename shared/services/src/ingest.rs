@@ -1,0 +1,477 @@
+//! Government data ingest: a batch file under `incoming/<source>/<YYYY-MM-DD>/<file>` read by its
+//! source's declaration (see [`puhui_domain::sources`]) through the ingest engine, each loaded
+//! row upserted into the firm's profile category, each quarantined row written to
+//! `quarantine/<source>/<date>/<file>.ndjson`, and a report stored and queryable.
+//!
+//! | item | pk | sk | attributes |
+//! |---|---|---|---|
+//! | one file's ingest | `INGEST#<source>#<date>` | `FILE#<file>#<sha256>` | `status` (`processing`/`done`), `blob_key`, `report` |
+//!
+//! The marker is both the idempotency record and the report: it is put only if absent (or its
+//! processing lease expired), so a file delivered twice — or one event delivered twice — is
+//! processed once; a changed file at the same key has another hash and is processed anew.
+//! Profile fields are replaced only by a row whose as-of date is newer than the stored field's
+//! (a conditional write on the item's version), so replaying a file after a crash changes nothing
+//! it already wrote.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use puhui_domain::interfaces::ProfileField;
+use puhui_domain::sources::{Source, SourceCatalogue};
+use puhui_domain::{Error, Uscc};
+use puhui_engines::ingest::{
+    self as engine, Encoding, FileFormat, FileRejection, LoadedRow, QuarantinedRow, RowOutcome,
+};
+use puhui_ports::{BlobStore, Clock, Condition, Item, Key, PortError, Query, Table, Update};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::profiles;
+
+/// Prefix under which departments deliver files.
+pub const INCOMING: &str = "incoming/";
+/// Prefix of quarantine objects.
+pub const QUARANTINE: &str = "quarantine/";
+/// How long a `processing` marker holds off other deliveries of the file (a Lambda's longest
+/// run), after which a crashed ingest is taken over.
+const LEASE_SECONDS: i64 = 15 * 60;
+/// Attempts at a profile write that keeps losing to concurrent writers.
+const WRITE_ATTEMPTS: usize = 8;
+
+/// The parts of an incoming object's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobPath {
+    /// Source id.
+    pub source: String,
+    /// Delivery date.
+    pub date: NaiveDate,
+    /// File name.
+    pub file: String,
+}
+
+/// Parses `incoming/<source>/<YYYY-MM-DD>/<file>`.
+pub fn parse_blob_key(key: &str) -> Result<BlobPath, Error> {
+    let bad = || {
+        Error::field(
+            "blob_key",
+            "invalid_blob_key",
+            "expected incoming/<source>/<YYYY-MM-DD>/<file>",
+        )
+    };
+    let rest = key.strip_prefix(INCOMING).ok_or_else(bad)?;
+    let mut parts = rest.splitn(3, '/');
+    let (Some(source), Some(date), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| bad())?;
+    if source.is_empty() || file.is_empty() || file.contains('/') {
+        return Err(bad());
+    }
+    Ok(BlobPath {
+        source: source.to_owned(),
+        date,
+        file: file.to_owned(),
+    })
+}
+
+/// What one file's ingest did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestReport {
+    /// Source id.
+    pub source: String,
+    /// Delivery date.
+    pub date: NaiveDate,
+    /// File name.
+    pub file: String,
+    /// The object read.
+    pub blob_key: String,
+    /// SHA-256 of its content, hex.
+    pub sha256: String,
+    /// The encoding it was read in (absent when rejected before decoding).
+    pub encoding: Option<Encoding>,
+    /// Rows read (0 when the file was rejected whole).
+    pub rows_read: u64,
+    /// Rows loaded.
+    pub loaded: u64,
+    /// Rows quarantined.
+    pub quarantined: u64,
+    /// Rejecting rule → rows it quarantined (a row failing two rules counts under both).
+    pub quarantined_by_rule: BTreeMap<String, u64>,
+    /// Warning rule → loaded rows that failed it.
+    pub warnings_by_rule: BTreeMap<String, u64>,
+    /// Why the whole file was quarantined, when it was.
+    pub rejection: Option<FileRejection>,
+    /// Profile categories written (a loaded row whose fields were all older changes nothing).
+    pub profiles_written: u64,
+    /// The quarantine object, when anything was quarantined.
+    pub quarantine_key: Option<String>,
+    /// Wall time of the ingest.
+    pub duration_ms: u64,
+    /// When it finished.
+    pub finished_at: DateTime<Utc>,
+}
+
+/// What [`IngestService::ingest`] did with a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IngestOutcome {
+    /// The file was processed now.
+    Ingested(IngestReport),
+    /// This file (same key and content) was already processed; nothing changed.
+    AlreadyIngested(IngestReport),
+    /// Another delivery of this file is being processed right now; nothing changed.
+    InProgress,
+}
+
+/// Ingests government batch files and answers for their reports.
+#[derive(Clone)]
+pub struct IngestService {
+    table: Arc<dyn Table>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    catalogue: Arc<SourceCatalogue>,
+}
+
+fn marker_pk(source: &str, date: NaiveDate) -> String {
+    format!("INGEST#{source}#{date}")
+}
+
+/// Running totals of one pass over a file.
+#[derive(Default)]
+struct Tally {
+    read: u64,
+    loaded: u64,
+    quarantined: u64,
+    by_rule: BTreeMap<String, u64>,
+    warnings: BTreeMap<String, u64>,
+    written: u64,
+}
+
+impl IngestService {
+    /// The service over the built-in source catalogue.
+    pub fn new(table: Arc<dyn Table>, blobs: Arc<dyn BlobStore>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_catalogue(
+            table,
+            blobs,
+            clock,
+            Arc::new(SourceCatalogue::builtin().clone()),
+        )
+    }
+
+    /// The service over another catalogue.
+    pub fn with_catalogue(
+        table: Arc<dyn Table>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        catalogue: Arc<SourceCatalogue>,
+    ) -> Self {
+        IngestService {
+            table,
+            blobs,
+            clock,
+            catalogue,
+        }
+    }
+
+    /// Ingests the object at `blob_key` once: a repeat of the same key and content changes
+    /// nothing. Fails (leaving the marker's lease to expire, so a retry takes over) only when
+    /// storage fails; bad files and rows are reported, not errors.
+    pub async fn ingest(&self, blob_key: &str) -> Result<IngestOutcome, Error> {
+        let started = Instant::now();
+        let path = parse_blob_key(blob_key)?;
+        let source = self.catalogue.get(&path.source).ok_or_else(|| {
+            Error::field(
+                "blob_key",
+                "unknown_source",
+                format!("no source {} in the catalogue", path.source),
+            )
+        })?;
+        let bytes = self
+            .blobs
+            .get(blob_key)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("object {blob_key}")))?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let marker = Key::new(
+            marker_pk(&path.source, path.date),
+            format!("FILE#{}#{sha256}", path.file),
+        );
+        if let Some(done) = self.finished(&marker).await? {
+            return Ok(IngestOutcome::AlreadyIngested(done));
+        }
+        let now = self.clock.now().timestamp();
+        let mut attrs = Map::new();
+        attrs.insert("status".into(), json!("processing"));
+        attrs.insert("blob_key".into(), json!(blob_key));
+        let mut item = Item::new(marker.clone(), attrs);
+        item.expires_at = Some(now + LEASE_SECONDS);
+        match self
+            .table
+            .put(item, Some(Condition::NotExistsOrExpired { now }))
+            .await
+        {
+            Ok(()) => {}
+            Err(PortError::ConditionFailed(_)) => {
+                return Ok(match self.finished(&marker).await? {
+                    Some(done) => IngestOutcome::AlreadyIngested(done),
+                    None => IngestOutcome::InProgress,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let version = self
+            .table
+            .get(&marker)
+            .await?
+            .map_or(1, |stored| stored.version);
+
+        let mut report = IngestReport {
+            source: path.source.clone(),
+            date: path.date,
+            file: path.file.clone(),
+            blob_key: blob_key.to_owned(),
+            sha256,
+            encoding: None,
+            rows_read: 0,
+            loaded: 0,
+            quarantined: 0,
+            quarantined_by_rule: BTreeMap::new(),
+            warnings_by_rule: BTreeMap::new(),
+            rejection: None,
+            profiles_written: 0,
+            quarantine_key: None,
+            duration_ms: 0,
+            finished_at: self.clock.now(),
+        };
+        let quarantine_key = format!(
+            "{QUARANTINE}{}/{}/{}.ndjson",
+            path.source, path.date, path.file
+        );
+        match preflight(source, &path.file, &bytes) {
+            Err(rejection) => {
+                // The whole file is the quarantined unit; the original stays under incoming/.
+                let line = json!({
+                    "whole_file": true,
+                    "blob_key": blob_key,
+                    "sha256": report.sha256,
+                    "reason": rejection.to_string(),
+                    "rejection": rejection,
+                });
+                self.put_quarantine(&quarantine_key, format!("{line}\n").into_bytes())
+                    .await?;
+                report.rejection = Some(rejection);
+                report.quarantine_key = Some(quarantine_key);
+            }
+            Ok((format, encoding)) => {
+                report.encoding = Some(encoding);
+                let (tally, quarantine) = self.load(source, format, &bytes).await?;
+                if tally.read != tally.loaded + tally.quarantined {
+                    return Err(Error::Internal(format!(
+                        "{blob_key}: {} rows read but {} loaded and {} quarantined",
+                        tally.read, tally.loaded, tally.quarantined
+                    )));
+                }
+                if !quarantine.is_empty() {
+                    self.put_quarantine(&quarantine_key, quarantine).await?;
+                    report.quarantine_key = Some(quarantine_key);
+                }
+                report.rows_read = tally.read;
+                report.loaded = tally.loaded;
+                report.quarantined = tally.quarantined;
+                report.quarantined_by_rule = tally.by_rule;
+                report.warnings_by_rule = tally.warnings;
+                report.profiles_written = tally.written;
+            }
+        }
+        report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        report.finished_at = self.clock.now();
+        let mut set = Map::new();
+        set.insert("status".into(), json!("done"));
+        set.insert(
+            "report".into(),
+            serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        let update = Update {
+            set,
+            expires_at: Some(None),
+            ..Update::default()
+        };
+        self.table
+            .update(&marker, update, Some(Condition::VersionEquals(version)))
+            .await?;
+        Ok(IngestOutcome::Ingested(report))
+    }
+
+    /// Reports of the files of `source` delivered on `date` that finished, in file-name order.
+    pub async fn reports(&self, source: &str, date: NaiveDate) -> Result<Vec<IngestReport>, Error> {
+        let query = Query::partition(marker_pk(source, date)).prefix("FILE#");
+        crate::paging::all_pages(self.table.as_ref(), query)
+            .await?
+            .into_iter()
+            .filter(|item| item.attrs.get("status") == Some(&json!("done")))
+            .map(|item| report_of(&item))
+            .collect()
+    }
+
+    async fn finished(&self, marker: &Key) -> Result<Option<IngestReport>, Error> {
+        match self.table.get(marker).await? {
+            Some(item) if item.attrs.get("status") == Some(&json!("done")) => {
+                report_of(&item).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn put_quarantine(&self, key: &str, bytes: Vec<u8>) -> Result<(), Error> {
+        Ok(self.blobs.put(key, bytes, "application/x-ndjson").await?)
+    }
+
+    /// The loading pass: loaded rows upserted one at a time, quarantined rows collected as
+    /// NDJSON (memory grows with the bad rows only).
+    async fn load(
+        &self,
+        source: &Source,
+        format: FileFormat,
+        bytes: &[u8],
+    ) -> Result<(Tally, Vec<u8>), Error> {
+        let mut tally = Tally::default();
+        let mut quarantine = Vec::new();
+        let rows = engine::rows(source, format, bytes)
+            .map_err(|e| Error::Internal(format!("file changed between passes: {e}")))?;
+        for outcome in rows {
+            let outcome = outcome
+                .map_err(|e| Error::Internal(format!("file changed between passes: {e}")))?;
+            tally.read += 1;
+            match outcome {
+                RowOutcome::Loaded(row) => {
+                    tally.loaded += 1;
+                    for w in &row.warnings {
+                        *tally.warnings.entry(w.rule.clone()).or_default() += 1;
+                    }
+                    if self.upsert(source, &row).await? {
+                        tally.written += 1;
+                    }
+                }
+                RowOutcome::Quarantined(row) => {
+                    tally.quarantined += 1;
+                    for rule in row.rejected_by() {
+                        *tally.by_rule.entry(rule.to_owned()).or_default() += 1;
+                    }
+                    quarantine.extend_from_slice(quarantine_line(&row)?.as_bytes());
+                }
+            }
+        }
+        Ok((tally, quarantine))
+    }
+
+    /// Stores the row's fields in the firm's category where newer than what is stored; true if
+    /// anything was written.
+    async fn upsert(&self, source: &Source, row: &LoadedRow) -> Result<bool, Error> {
+        let key = profiles::category_key(&row.uscc, source.category);
+        for _ in 0..WRITE_ATTEMPTS {
+            let stored = self.table.get(&key).await?;
+            let version = stored.as_ref().map(|item| item.version);
+            let mut fields = match &stored {
+                Some(item) => stored_fields(&row.uscc, item)?,
+                None => BTreeMap::new(),
+            };
+            let mut changed = false;
+            for (name, value) in &row.values {
+                if fields.get(name).is_none_or(|f| f.as_of < row.as_of) {
+                    fields.insert(
+                        name.clone(),
+                        ProfileField {
+                            value: value.clone(),
+                            source: source.department.clone(),
+                            as_of: row.as_of,
+                        },
+                    );
+                    changed = true;
+                }
+            }
+            if !changed {
+                return Ok(false);
+            }
+            let mut item = profiles::category_item(&row.uscc, source.category, &fields)?;
+            let condition = match version {
+                Some(v) => {
+                    item.version = v + 1;
+                    Condition::VersionEquals(v)
+                }
+                None => Condition::NotExists,
+            };
+            match self.table.put(item, Some(condition)).await {
+                Ok(()) => return Ok(true),
+                // Another file of the same firm and category won: read again and merge.
+                Err(PortError::ConditionFailed(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "profile {} kept changing while being written",
+            key.sk
+        )))
+    }
+}
+
+/// The first pass: the whole file read without writing anything, so a file that turns out
+/// unreadable half-way (a truncated last character) is quarantined whole rather than half-loaded.
+fn preflight(
+    source: &Source,
+    file: &str,
+    bytes: &[u8],
+) -> Result<(FileFormat, Encoding), FileRejection> {
+    let format = FileFormat::from_name(file)
+        .ok_or_else(|| FileRejection::UnsupportedFormat(file.to_owned()))?;
+    let rows = engine::rows(source, format, bytes)?;
+    let encoding = rows.encoding();
+    for row in rows {
+        row?;
+    }
+    Ok((format, encoding))
+}
+
+fn quarantine_line(row: &QuarantinedRow) -> Result<String, Error> {
+    let line = json!({
+        "line": row.line,
+        "rejected_by": row.rejected_by(),
+        "violations": row.violations,
+        "values": row.values,
+    });
+    Ok(format!("{line}\n"))
+}
+
+fn stored_fields(uscc: &Uscc, item: &Item) -> Result<BTreeMap<String, ProfileField>, Error> {
+    serde_json::from_value(item.attrs.get("fields").cloned().unwrap_or(Value::Null))
+        .map_err(|e| Error::Internal(format!("profile of {uscc}, {}: {e}", item.key.sk)))
+}
+
+fn report_of(item: &Item) -> Result<IngestReport, Error> {
+    serde_json::from_value(item.attrs.get("report").cloned().unwrap_or(Value::Null))
+        .map_err(|e| Error::Internal(format!("ingest report {}: {e}", item.key.sk)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn blob_keys_name_source_date_and_file() {
+        let p = parse_blob_key("incoming/tax_credit/2026-11-30/grades.csv").unwrap();
+        assert_eq!(p.source, "tax_credit");
+        assert_eq!(p.date.to_string(), "2026-11-30");
+        assert_eq!(p.file, "grades.csv");
+        for bad in [
+            "tax_credit/2026-11-30/a.csv",
+            "incoming/tax_credit/2026-13-01/a.csv",
+            "incoming/tax_credit/2026-11-30/",
+            "incoming/tax_credit/2026-11-30/a/b.csv",
+        ] {
+            assert!(parse_blob_key(bad).is_err(), "{bad}");
+        }
+    }
+}
