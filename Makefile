@@ -73,3 +73,14 @@ bench-scan:
 	$(CARGO) build --release -p puhui-samplekit
 	test -x $(BENCH_VENV)/bin/python || (python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install --quiet polars duckdb)
 	$(BENCH_VENV)/bin/python samplekit/bench/scan_vs_polars.py --firms 1380000 --rules 100 --threads 2
+
+# Model engines (criterion), ONNX Runtime side by side on the same files and rows (ORT installed
+# into a throwaway venv outside the repo), and one in-process score on the embedded backend.
+ONNX_VENV ?= /tmp/onnxvenv
+.PHONY: bench-models
+bench-models:
+	$(CARGO) bench -p puhui-engines --bench models
+	$(CARGO) build --release -p puhui-engines --example onnx_throughput
+	test -x $(ONNX_VENV)/bin/python || (python3 -m venv $(ONNX_VENV) && $(ONNX_VENV)/bin/pip install --quiet onnxruntime numpy)
+	$(ONNX_VENV)/bin/python samplekit/bench/onnx_vs_ort.py --seconds 2
+	$(CARGO) bench -p puhui-services --bench scoring
