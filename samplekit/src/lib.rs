@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod demo;
+pub mod govdata;
 pub mod qr;
 pub mod risk_story;
 pub mod scan;
