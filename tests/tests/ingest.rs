@@ -267,6 +267,23 @@ async fn the_same_file_twice_changes_nothing(env: &Env) {
         1
     );
 
+    // The same event delivered twice at once: processed by exactly one of them.
+    let twice = govdata::batch(source, &firms, day("2026-06-30"), 6, 8);
+    let key = deliver(env, &source.id, "2026-11-26", &twice.name, twice.utf8()).await;
+    let (a, b) = tokio::join!(svc.ingest(&key), svc.ingest(&key));
+    let ingested_now = [a.unwrap(), b.unwrap()]
+        .iter()
+        .filter(|o| matches!(o, IngestOutcome::Ingested(_)))
+        .count();
+    assert_eq!(ingested_now, 1);
+    assert_eq!(
+        svc.reports(&source.id, day("2026-11-26"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
     // An older file under another name writes nothing; a newer one replaces the grade.
     let old = govdata::batch(source, &firms, day("2025-06-30"), 6, 5);
     let key = deliver(env, &source.id, "2026-11-25", "old.csv", old.utf8()).await;
