@@ -2,8 +2,8 @@
 """Writes the event fixtures of every function, as Lambda receives them, for
 `cargo lambda invoke --data-file`, and each directory's `expected.json`:
 
-- product-listing/, scan-submit/, bank-desk/, risk-desk/, model-score/: API Gateway HTTP API
-  (payload format 2.0) requests; expected.json maps fixture -> HTTP status.
+- product-listing/, scan-submit/, bank-desk/, risk-desk/, model-score/, data-query/: API Gateway
+  HTTP API (payload format 2.0) requests; expected.json maps fixture -> HTTP status.
 - demand-dispatch/, notify/, risk-worker/, model-batch/: SQS batches; expected.json maps fixture ->
   {"batchItemFailures": [message ids the function must report as failed]}.
 - reminders/, outbox-relay/, risk-scan/: EventBridge scheduled events; expected.json maps
@@ -517,6 +517,110 @@ def model_score():
     }
 
 
+# ---------------------------------------------------------------------------------- data-query
+
+PLATFORM_ADMIN = {k: v for k, v in CLAIMS.items() if k != "bank_id"} | {
+    "sub": "platform-001", "roles": "[platform_admin]"}  # platform staff: no bank
+
+
+def bank_shaped_token():
+    """A bank access token's shape (ES256 header, the bank issuer and audience, a loan officer of
+    nbcb) with a signature no key made: what a bank client would send on an applicant route.
+    The applicant routes take only scan-submit's HS256 session, so it is refused on its header
+    alone, whatever the signature."""
+    header = b64url(compact({"alg": "ES256", "typ": "JWT", "kid": "fixture-bank-key"}).encode())
+    claims = b64url(compact({
+        "iss": CLAIMS["iss"], "aud": CLAIMS["aud"], "sub": "officer-001", "bank_id": "nbcb",
+        "roles": ["loan_officer"], "iat": 1763856000, "exp": 4102444800,
+    }).encode())
+    signature = hashlib.sha256(b"fixture r").digest() + hashlib.sha256(b"fixture s").digest()
+    return f"{header}.{claims}.{b64url(signature)}"
+
+
+def data_query():
+    """data-query: the bank routes behind `BankJwt` on `ANY /v1/firms/{proxy+}`,
+    `ANY /v1/interfaces` and `ANY /v1/audit`; the applicant routes, like scan-submit's, with no
+    gateway authorizer (the function verifies scan-submit's HS256 session itself) on
+    `ANY /v1/applicant/authorizations` and `ANY /v1/applicant/authorizations/{id}/revoke`,
+    which API Gateway prefers to scan-submit's greedy `/v1/applicant/{proxy+}`. Claims are a
+    loan officer of nbcb unless noted.
+
+    No firm has an authorization of any bank here (only a claim in the financing flow records
+    one, and never for `FIXTURE_USCC`), so a well-formed query is refused with 403. Every query
+    that reaches the service (403 and 404 here) is audited on the bank's record, so the audit
+    listing grows with each run; the answers stay the same. The path and the purpose are checked
+    before the service is called (400, not audited). A valid session cannot be made offline, so
+    the applicant routes are shown refusing: no session, a forged one, a bank token (401)."""
+
+    def firm(n, method, rest, claims=OFFICER, **kw):
+        return event(n, method, "/v1/firms/{proxy+}", f"/v1/firms/{rest}",
+                     path_params={"proxy": rest}, claims=claims, route_method="ANY", **kw)
+
+    def query(n, uscc=FIXTURE_USCC, interface="tax_summary", purpose="pre_loan", method="GET", **kw):
+        q = kw.pop("query", {"purpose": purpose} if purpose is not None else None)
+        return firm(n, method, f"{uscc}/interfaces/{interface}", query=q, **kw)
+
+    def interfaces(n, method="GET", claims=OFFICER, **kw):
+        return event(n, method, "/v1/interfaces", "/v1/interfaces", claims=claims, route_method="ANY", **kw)
+
+    def audit(n, method="GET", claims=OFFICER, **kw):
+        return event(n, method, "/v1/audit", "/v1/audit", claims=claims, route_method="ANY", **kw)
+
+    def authorizations(n, method="GET", **kw):
+        return event(n, method, "/v1/applicant/authorizations", "/v1/applicant/authorizations",
+                     claims=None, route_method="ANY", **kw)
+
+    def revoke(n, auth_id, method="POST", **kw):
+        return event(n, method, "/v1/applicant/authorizations/{id}/revoke",
+                     f"/v1/applicant/authorizations/{auth_id}/revoke",
+                     path_params={"id": auth_id}, claims=None, route_method="ANY", **kw)
+
+    forged = {"authorization": f"Bearer {forged_session()}"}
+    bank = {"authorization": f"Bearer {bank_shaped_token()}"}
+    return {
+        "query-no-authorization.json": (403, query(1201)),
+        "query-other-bank.json": (403, query(1202, claims=OTHER_OFFICER)),
+        "query-risk-admin.json": (403, query(1203, claims=RISK_ADMIN, purpose="post_loan")),
+        "query-bad-uscc.json": (400, query(1204, uscc=BAD_USCC)),
+        "query-bad-interface.json": (400, query(1205, interface="Tax-Summary")),
+        "query-long-interface.json": (400, query(1206, interface="x" * 65)),
+        "query-unknown-interface.json": (404, query(1207, interface="no_such_view")),
+        "query-no-purpose.json": (400, query(1208, purpose=None)),
+        "query-unknown-purpose.json": (400, query(1209, purpose="gossip")),
+        "query-unknown-parameter.json": (400, query(1210, query={"purpose": "pre_loan", "colour": "red"})),
+        "query-wrong-role.json": (403, query(1211, claims=ADMIN)),
+        "query-platform.json": (403, query(1212, claims=PLATFORM_ADMIN)),
+        "query-no-auth.json": (401, query(1213, claims=None)),
+        "query-foreign-audience.json": (401, query(1214, claims={**OFFICER, "aud": "puhui-applicants"})),
+        "query-applicant-session.json": (401, query(1215, claims=None, headers=forged)),
+        "interfaces.json": (200, interfaces(1216)),
+        "interfaces-no-auth.json": (401, interfaces(1217, claims=None)),
+        "audit.json": (200, audit(1218, query={"limit": "10"})),
+        "audit-own-bank.json": (200, audit(1219, query={"bank": "nbcb"})),
+        "audit-other-bank.json": (403, audit(1220, query={"bank": "czbank"})),
+        "audit-platform.json": (200, audit(1221, claims=PLATFORM_ADMIN, query={"limit": "10"})),
+        "audit-platform-bank.json": (200, audit(1222, claims=PLATFORM_ADMIN, query={"bank": "nbcb"})),
+        "audit-wrong-role.json": (403, audit(1223, claims=ADMIN)),
+        "audit-bad-bank.json": (400, audit(1224, query={"bank": "Not-A-Bank"})),
+        "audit-bad-limit.json": (422, audit(1225, query={"limit": "0"})),
+        "audit-bad-cursor.json": (422, audit(1226, query={"cursor": "not-a-cursor"})),
+        "audit-no-auth.json": (401, audit(1227, claims=None)),
+        "unknown-route.json": (404, firm(1228, "GET", f"{FIXTURE_USCC}/profile")),
+        "wrong-method.json": (405, interfaces(1229, method="POST")),
+        "wrong-method-audit.json": (405, audit(1230, method="DELETE")),
+        "wrong-method-query.json": (405, query(1231, method="DELETE")),
+        "authorizations-no-session.json": (401, authorizations(1232)),
+        "authorizations-forged-session.json": (401, authorizations(1233, headers=forged)),
+        "authorizations-bank-token.json": (401, authorizations(1234, headers=bank)),
+        "revoke-no-session.json": (401, revoke(1235, UNKNOWN_ID)),
+        "revoke-forged-session.json": (401, revoke(1236, UNKNOWN_ID, headers=forged)),
+        "revoke-bank-token.json": (401, revoke(1237, UNKNOWN_ID, headers=bank)),
+        "revoke-bad-id-no-session.json": (401, revoke(1238, "not-a-ulid")),
+        "authorizations-wrong-method.json": (405, authorizations(1239, method="DELETE")),
+        "revoke-wrong-method.json": (405, revoke(1240, UNKNOWN_ID, method="GET")),
+    }
+
+
 # ---------------------------------------------------------------------------------- SQS consumers
 
 def sqs_record(message_id, body, queue, n):
@@ -712,6 +816,7 @@ FUNCTIONS = {
     "risk-desk": risk_desk,
     "model-score": model_score,
     "model-batch": model_batch,
+    "data-query": data_query,
 }
 
 

@@ -12,7 +12,8 @@
 //!   risk-worker, risk-desk), which run with an empty snapshot bucket and the risk-shard queue,
 //!   and of the scoring functions (model-score, model-batch), which store model files and job
 //!   inputs in that bucket and send job chunks to the scoring-jobs queue (nothing consumes it
-//!   here).
+//!   here), and of data-query, which reads and writes only the table (its audit records and
+//!   quota counters) and verifies applicant sessions with scan-submit's secret.
 //!
 //! Run through `make test` (or `tests/scripts/with-moto.sh cargo test -p puhui-tests`), which
 //! starts moto and puts cargo-lambda on the PATH.
@@ -63,7 +64,7 @@ impl Drop for Emulator {
 }
 
 /// The functions the emulator serves, as named by their crates.
-const FUNCTIONS: [&str; 12] = [
+const FUNCTIONS: [&str; 13] = [
     "product-listing",
     "scan-submit",
     "bank-desk",
@@ -76,6 +77,7 @@ const FUNCTIONS: [&str; 12] = [
     "risk-desk",
     "model-score",
     "model-batch",
+    "data-query",
 ];
 
 const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
@@ -324,6 +326,7 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
              PUHUI_SCORING_QUEUE_URL={}\n\
              PUHUI_BUCKET={bucket}\nPUHUI_S3_FORCE_PATH_STYLE=true\n\
              PUHUI_SESSION_SECRET=e2e-session-secret-at-least-32-bytes-long\nPUHUI_WECHAT=dev\n\
+             PUHUI_DATA_QUERY_DAILY_QUOTA=1000\nPUHUI_DATA_QUERY_BANK_QUOTAS='nbcb=500,fixture-bank=50'\n\
              PUHUI_NOTIFIER=http\nPUHUI_SMS_GATEWAY_URL={receiver}/sms\nPUHUI_SMS_GATEWAY_SECRET={SMS_SECRET}\n\
              PUHUI_BANK_WEBHOOKS='{{{}}}'\nPUHUI_WEBHOOK_SECRET={WEBHOOK_SECRET}\n",
             jwks.display(),
