@@ -175,10 +175,10 @@ async fn catalogue(State(s): State<DataQueryApi>, Authenticated(_who): Authentic
 #[utoipa::path(get, path = "/v1/audit", tag = "data", security(("bearer" = [])),
     params(AuditFilter),
     responses((status = 200, description = "Audit records, newest first", body = Listing<AuditRecord>),
-        (status = 400, description = "bad page size, cursor or bank", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "bad bank id or unknown parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "no valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "role missing, or another bank's records asked for", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "page size out of range", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "page size out of range, or a cursor that is not this listing's", body = Problem, content_type = "application/problem+json")))]
 async fn audit(
     State(s): State<DataQueryApi>,
     Authenticated(who): Authenticated,
@@ -301,7 +301,7 @@ mod tests {
             (
                 format!("/v1/firms/{FIRM}/interfaces/tax_summary"),
                 StatusCode::BAD_REQUEST,
-                "query.",
+                "query.purpose",
             ),
             (
                 format!("/v1/firms/{FIRM}/interfaces/tax_summary?purpose=gossip"),

@@ -180,8 +180,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         serde_path_to_error::deserialize(de)
             .map(ApiQuery)
             .map_err(|e| {
-                let field = format!("query.{}", e.path());
                 let message = e.inner().to_string();
+                let path = e.path().to_string();
+                let parent = if path == "." { "" } else { path.as_str() };
+                let name = if message.starts_with("missing field") {
+                    missing_field_path(parent, &message)
+                } else {
+                    parent.to_owned()
+                };
+                let field = if name.is_empty() {
+                    "query".to_owned()
+                } else {
+                    format!("query.{name}")
+                };
                 ApiError(Error::Malformed {
                     detail: format!("query parameter {field} is invalid: {message}"),
                     errors: vec![FieldError::new(field, "invalid_value", message)],
@@ -251,6 +262,38 @@ mod tests {
             ("name", "required")
         );
         assert!(parse_json::<Body>(br#"{"name":"x","amount":{"min":1}}"#).is_ok());
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Q {
+            purpose: String,
+            limit: Option<u32>,
+        }
+        let field = |uri: &str| {
+            let (mut parts, ()) = axum::http::Request::builder()
+                .uri(uri)
+                .body(())
+                .unwrap()
+                .into_parts();
+            let fut = <ApiQuery<Q> as FromRequestParts<()>>::from_request_parts(&mut parts, &());
+            match block_on(fut) {
+                Err(ApiError(Error::Malformed { errors, .. })) => errors[0].field.clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(field("/x"), "query.purpose");
+        assert_eq!(field("/x?purpose=a&limit=many"), "query.limit");
+    }
+
+    /// Runs a future that never waits (extractors over an in-memory request).
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     #[test]
