@@ -6,6 +6,8 @@
   HTTP API (payload format 2.0) requests; expected.json maps fixture -> HTTP status.
 - demand-dispatch/, notify/, risk-worker/, model-batch/: SQS batches; expected.json maps fixture ->
   {"batchItemFailures": [message ids the function must report as failed]}.
+- data-ingest/: S3 ObjectCreated notifications; expected.json maps fixture -> the counts the
+  function must answer (`processed`, `ingested`, `already_ingested`, `skipped`).
 - reminders/, outbox-relay/, risk-scan/: EventBridge scheduled events; expected.json maps
   fixture -> the function's JSON answer on a table with nothing due (and, for risk-scan, a
   bucket without snapshots).
@@ -21,6 +23,7 @@ import copy
 import hashlib
 import hmac
 import json
+import urllib.parse
 from pathlib import Path
 
 EVENTS = Path(__file__).resolve().parent
@@ -803,6 +806,72 @@ def risk_scan():
     return {"scheduled.json": ({"outcome": "no_snapshot"}, scheduled("puhui-risk-scan", 901))}
 
 
+# ---------------------------------------------------------------- data-ingest (S3 events)
+# The bucket the end-to-end test creates and puts INGEST_GOOD_KEY and INGEST_ENCODED_KEY in
+# before the fixtures run; data-ingest reads the bucket each record names.
+INGEST_BUCKET = "puhui-e2e-ingest"
+INGEST_GOOD_KEY = "incoming/market_regulation_registration/2026-11-23/market_regulation_registration.csv"
+INGEST_ENCODED_KEY = "incoming/tax_credit/2026-11-23/纳税信用 A级+B级.csv"
+
+
+def s3_record(key, n, *, event_name="ObjectCreated:Put", size=1024):
+    """One S3 notification record as Lambda receives it: the key URL-encoded as S3 encodes
+    it (form encoding: a space is `+`, `/` kept)."""
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": REGION,
+        "eventTime": f"2025-11-23T01:00:{n % 60:02d}.000Z",
+        "eventName": event_name,
+        "userIdentity": {"principalId": "AWS:AROAFIXTUREFIXTUREFIX:department-upload"},
+        "requestParameters": {"sourceIPAddress": SOURCE_IP},
+        "responseElements": {
+            "x-amz-request-id": f"FIXTURE{n:09d}",
+            "x-amz-id-2": base64.b64encode(hashlib.sha256(f"{key}{n}".encode()).digest()).decode("ascii"),
+        },
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "DataIngestIncoming",
+            "bucket": {
+                "name": INGEST_BUCKET,
+                "ownerIdentity": {"principalId": "AFIXTUREOWNER"},
+                "arn": f"arn:{PARTITION}:s3:::{INGEST_BUCKET}",
+            },
+            "object": {
+                "key": urllib.parse.quote_plus(key, safe="/"),
+                "sequencer": f"0069225C90{n:08X}",
+            },
+        },
+    }
+    if event_name.startswith("ObjectCreated:"):
+        record["s3"]["object"]["size"] = size
+        record["s3"]["object"]["eTag"] = hashlib.md5(key.encode("utf-8")).hexdigest()
+    return record
+
+
+def s3_event(*records):
+    return {"Records": list(records)}
+
+
+def data_ingest():
+    """In file order: the first ingests the file the test put, the repeat finds it done."""
+    done = {"processed": 1, "ingested": 0, "already_ingested": 1, "skipped": 0}
+    skipped = {"processed": 0, "ingested": 0, "already_ingested": 0, "skipped": 1}
+    return {
+        "good.json": ({"processed": 1, "skipped": 0}, s3_event(s3_record(INGEST_GOOD_KEY, 1))),
+        "redelivered.json": (done, s3_event(s3_record(INGEST_GOOD_KEY, 1))),
+        "url-encoded.json": ({"processed": 1, "skipped": 0}, s3_event(s3_record(INGEST_ENCODED_KEY, 3))),
+        "missing-object.json": (skipped, s3_event(s3_record(
+            "incoming/social_insurance/2026-11-23/never-uploaded.csv", 4))),
+        "outside-incoming.json": (skipped, s3_event(s3_record("models/nbcb/scorecard/1/model.json", 5))),
+        "unknown-source.json": (skipped, s3_event(s3_record("incoming/weather_bureau/2026-11-23/rain.csv", 6))),
+        "bad-layout.json": (skipped, s3_event(s3_record("incoming/tax_credit/23-11-2026/tax_credit.csv", 7))),
+        "removed.json": (skipped, s3_event(s3_record(INGEST_GOOD_KEY, 8, event_name="ObjectRemoved:Delete"))),
+        "batch.json": ({"processed": 1, "already_ingested": 1, "skipped": 1}, s3_event(
+            s3_record(INGEST_GOOD_KEY, 9), s3_record("quarantine/tax_credit/2026-11-23/tax_credit.csv.ndjson", 10))),
+    }
+
+
 FUNCTIONS = {
     "product-listing": product_listing,
     "scan-submit": scan_submit,
@@ -817,6 +886,7 @@ FUNCTIONS = {
     "model-score": model_score,
     "model-batch": model_batch,
     "data-query": data_query,
+    "data-ingest": data_ingest,
 }
 
 

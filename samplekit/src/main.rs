@@ -21,7 +21,7 @@ use std::time::Duration;
 use puhui_samplekit::data::{self, Rng};
 use puhui_samplekit::demo::{self, Api};
 use puhui_samplekit::tokens::DevIssuer;
-use puhui_samplekit::{risk_story, scoring_story};
+use puhui_samplekit::{ingest_story, risk_story, scoring_story};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -73,6 +73,7 @@ async fn run_demo(args: &[String]) -> Result<()> {
         .env("PUHUI_DATA_DIR", &data_dir)
         .env("PUHUI_DEV_KEYS", &keys)
         .env("PUHUI_RISK_SCAN_INTERVAL_SECS", "1")
+        .env("PUHUI_INGEST_INTERVAL_SECS", "1")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -122,6 +123,12 @@ async fn run_demo(args: &[String]) -> Result<()> {
             "\n— Credit scoring: model upload → profile → score under authorization → challenger → pre-approval job —"
         );
         result = scoring_demo(&api, &issuer, next, &data_dir).await;
+    }
+    if let Ok(next) = result {
+        println!(
+            "\n— Government data: batch files → data-ingest → profiles, quarantine and reports —"
+        );
+        result = ingest_demo(next, &base, &data_dir).await;
     }
     child.kill().await.ok();
     std::fs::remove_dir_all(&data_dir).ok();
@@ -188,6 +195,29 @@ async fn scoring_demo(
             .map_err(|e| fail(&e))
     };
     scoring_story::scoring_story(api, issuer, first_step, write_profile).await
+}
+
+/// The ingest story: files written into the runner's blob store (its folder), reports read
+/// from its table (another connection to the same SQLite file).
+async fn ingest_demo(
+    first_step: u32,
+    base: &str,
+    data_dir: &std::path::Path,
+) -> std::result::Result<u32, puhui_samplekit::Failure> {
+    let table = puhui_embedded::SqliteTable::open(data_dir.join("puhui.db"))
+        .map_err(|e| puhui_samplekit::Failure(e.to_string()))?;
+    let blobs = puhui_embedded::LocalBlobStore::new(
+        data_dir.join("blobs"),
+        base.to_owned(),
+        Vec::new(), // only writes and reads here; the runner signs its own URLs
+        std::sync::Arc::new(puhui_ports::SystemClock),
+    );
+    ingest_story::ingest_story(
+        first_step,
+        std::sync::Arc::new(blobs),
+        std::sync::Arc::new(table),
+    )
+    .await
 }
 
 async fn seed(args: &[String]) -> Result<()> {

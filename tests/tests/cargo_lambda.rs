@@ -64,7 +64,7 @@ impl Drop for Emulator {
 }
 
 /// The functions the emulator serves, as named by their crates.
-const FUNCTIONS: [&str; 13] = [
+const FUNCTIONS: [&str; 14] = [
     "product-listing",
     "scan-submit",
     "bank-desk",
@@ -78,6 +78,7 @@ const FUNCTIONS: [&str; 13] = [
     "model-score",
     "model-batch",
     "data-query",
+    "data-ingest",
 ];
 
 const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
@@ -265,6 +266,35 @@ async fn check_fixtures(port: u16) -> Vec<String> {
     wrong
 }
 
+/// The bucket of `events/data-ingest/` and the objects its good fixtures announce (see
+/// `events/generate.py`): a registration file and a tax-credit file whose key needs encoding.
+const INGEST_BUCKET: &str = "puhui-e2e-ingest";
+
+async fn deliver_ingest_files(aws: &puhui_aws::AwsBackend) {
+    use puhui_ports::BlobStore;
+    use puhui_samplekit::govdata;
+    puhui_aws::provision::ensure_bucket(aws.s3(), INGEST_BUCKET)
+        .await
+        .unwrap();
+    let blobs = aws.blobs(INGEST_BUCKET);
+    let catalogue = puhui_domain::sources::SourceCatalogue::builtin();
+    let firms = govdata::firms(30, 17);
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+    for (source, key) in [
+        (
+            "market_regulation_registration",
+            "incoming/market_regulation_registration/2026-11-23/market_regulation_registration.csv",
+        ),
+        (
+            "tax_credit",
+            "incoming/tax_credit/2026-11-23/纳税信用 A级+B级.csv",
+        ),
+    ] {
+        let file = govdata::batch(catalogue.get(source).unwrap(), &firms, as_of, 5, 3);
+        blobs.put(key, file.utf8(), "text/csv").await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
     let endpoint = std::env::var("PUHUI_TEST_AWS_ENDPOINT").expect(
@@ -431,6 +461,10 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
         ]
     );
     assert_eq!(hooks.len(), 4, "one offer per bank: {hooks:?}");
+
+    // data-ingest's fixtures name their own bucket (the function reads the bucket each S3
+    // record names); the files two of them announce are put there first.
+    deliver_ingest_files(&backend).await;
 
     let wrong = check_fixtures(port).await;
     assert!(

@@ -101,3 +101,195 @@ pub async fn scoring_job_batch(
     })
     .await
 }
+
+/// What data-ingest did with one S3 event: per record, the file ingested (now or before) or
+/// skipped and why. S3 ignores a function's answer; it is for logs, tests and `cargo lambda
+/// invoke`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct IngestEventAnswer {
+    /// Records whose file is ingested: now or by an earlier delivery.
+    pub processed: u32,
+    /// Files ingested by this invocation.
+    pub ingested: u32,
+    /// Files an earlier delivery already ingested (same key and content): nothing changed.
+    pub already_ingested: u32,
+    /// Records skipped: not an object creation, a key outside `incoming/<source>/<date>/<file>`,
+    /// an unknown source or an object that no longer exists. Logged; retrying cannot help.
+    pub skipped: u32,
+    /// One entry per record, in order.
+    pub files: Vec<IngestedFile>,
+}
+
+/// One record of an S3 event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct IngestedFile {
+    /// The object key, URL-decoded.
+    pub key: String,
+    /// `ingested`, `already_ingested` or `skipped`.
+    pub outcome: &'static str,
+    /// Why it was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Rows read, loaded and quarantined (a file rejected whole reads 0 rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_read: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantined: Option<u64>,
+    /// Why the whole file was quarantined, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<String>,
+}
+
+/// An S3 event key as S3 encodes it (`application/x-www-form-urlencoded`: `+` for a space,
+/// `%XX` for other bytes), decoded. `None` when the escapes do not decode to UTF-8.
+pub fn decode_s3_key(key: &str) -> Option<String> {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// data-ingest: each record names an object created in the bucket. Its file is ingested once
+/// (a repeated delivery answers `already_ingested`). A record that can never succeed — not an
+/// object creation, a key outside `incoming/<source>/<YYYY-MM-DD>/<file>`, a source the
+/// catalogue does not know, an object deleted since — is logged and skipped. Anything else
+/// (storage unavailable, another delivery of the same file still processing) fails the
+/// invocation so Lambda retries it; the event goes to the function's failure destination once
+/// the retries are spent.
+///
+/// `service_for` gives the ingest service over the bucket a record names.
+pub async fn ingest_event<F>(
+    service_for: F,
+    event: aws_lambda_events::event::s3::S3Event,
+) -> Result<IngestEventAnswer, puhui_domain::Error>
+where
+    F: Fn(&str) -> puhui_services::ingest::IngestService,
+{
+    use puhui_domain::Error;
+    use puhui_services::ingest::IngestOutcome;
+    let mut answer = IngestEventAnswer::default();
+    for record in event.records {
+        let raw = record.s3.object.key.clone().unwrap_or_default();
+        let key = decode_s3_key(&raw).unwrap_or_else(|| raw.clone());
+        let skip = |answer: &mut IngestEventAnswer, reason: String| {
+            tracing::warn!(key = %key, reason = %reason, "ingest: record skipped");
+            answer.skipped += 1;
+            answer.files.push(IngestedFile {
+                key: key.clone(),
+                outcome: "skipped",
+                reason: Some(reason),
+                rows_read: None,
+                loaded: None,
+                quarantined: None,
+                rejection: None,
+            });
+        };
+        let event_name = record.event_name.as_deref().unwrap_or_default();
+        if !event_name.starts_with("ObjectCreated:") {
+            skip(
+                &mut answer,
+                format!("not an object creation: {event_name:?}"),
+            );
+            continue;
+        }
+        let Some(bucket) = record.s3.bucket.name.as_deref().filter(|b| !b.is_empty()) else {
+            skip(&mut answer, "the record names no bucket".into());
+            continue;
+        };
+        if decode_s3_key(&raw).is_none() {
+            skip(&mut answer, "the key's escapes are not UTF-8".into());
+            continue;
+        }
+        if !key.starts_with(puhui_services::ingest::INCOMING) {
+            skip(&mut answer, "outside incoming/".into());
+            continue;
+        }
+        let report = match service_for(bucket).ingest(&key).await {
+            Ok(IngestOutcome::Ingested(r)) => {
+                answer.ingested += 1;
+                ("ingested", r)
+            }
+            Ok(IngestOutcome::AlreadyIngested(r)) => {
+                answer.already_ingested += 1;
+                ("already_ingested", r)
+            }
+            Ok(IngestOutcome::InProgress) => {
+                // Retried: once the other delivery finishes this answers already_ingested,
+                // and if it crashed its lease expires and a later attempt takes over.
+                return Err(Error::Unavailable(format!(
+                    "{key}: another delivery is ingesting this file"
+                )));
+            }
+            Err(e @ (Error::Validation(_) | Error::Malformed { .. } | Error::NotFound(_))) => {
+                skip(&mut answer, e.to_string() + &field_detail(&e));
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(key = %key, error = %e, "ingest failed; Lambda retries");
+                return Err(e);
+            }
+        };
+        let (outcome, r) = report;
+        tracing::info!(key = %key, outcome, rows_read = r.rows_read, loaded = r.loaded,
+            quarantined = r.quarantined, "ingest");
+        answer.processed += 1;
+        answer.files.push(IngestedFile {
+            key: key.clone(),
+            outcome,
+            reason: None,
+            rows_read: Some(r.rows_read),
+            loaded: Some(r.loaded),
+            quarantined: Some(r.quarantined),
+            rejection: r.rejection.map(|x| x.to_string()),
+        });
+    }
+    Ok(answer)
+}
+
+/// The field errors' messages, after the error's own text (`invalid input` says little).
+fn field_detail(e: &puhui_domain::Error) -> String {
+    let errors = match e {
+        puhui_domain::Error::Validation(errors) => errors,
+        puhui_domain::Error::Malformed { errors, .. } => errors,
+        _ => return String::new(),
+    };
+    errors
+        .iter()
+        .map(|f| format!(": {}", f.message))
+        .collect::<String>()
+}
+
+#[cfg(test)]
+mod ingest_key_tests {
+    use super::decode_s3_key;
+
+    #[test]
+    fn keys_decode_as_s3_encodes_them() {
+        assert_eq!(
+            decode_s3_key("incoming/tax_credit/2026-11-23/%E7%BA%B3%E7%A8%8E+2026.csv").as_deref(),
+            Some("incoming/tax_credit/2026-11-23/纳税 2026.csv")
+        );
+        assert_eq!(decode_s3_key("a%2Bb%25").as_deref(), Some("a+b%"));
+        assert_eq!(
+            decode_s3_key("plain/key.csv").as_deref(),
+            Some("plain/key.csv")
+        );
+        assert_eq!(decode_s3_key("bad%2"), None);
+        assert_eq!(decode_s3_key("bad%FF"), None);
+    }
+}

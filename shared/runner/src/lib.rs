@@ -32,6 +32,7 @@ use puhui_ports::{Clock, Notifier, Queue, SystemClock, UlidGenerator, WeChatIden
 use puhui_services::financing::{
     DispatchService, FinancingConfig, FinancingPorts, NotificationService, ReminderService,
 };
+use puhui_services::ingest::IngestService;
 use puhui_services::outbox::{Destination, Outbox};
 use puhui_services::risk::{RiskPorts, ScanPlanner, ShardWorker};
 use puhui_services::scoring::ScoringPorts;
@@ -245,6 +246,12 @@ impl Runner {
         let planner = Arc::new(ScanPlanner::new(risk.clone(), b.risk_shard_queue.clone()));
         let scoring = ScoringApi::new(Self::scoring_ports(b), b.auth.clone());
         let batch = scoring.batch.clone();
+        let ingest = Arc::new(IngestService::new(
+            b.table.clone(),
+            b.blobs.clone(),
+            b.clock.clone(),
+        ));
+        let incoming = b.blobs.clone();
         let routes = Router::new()
             .merge(puhui_api::products::routes(
                 puhui_api::products::ProductsApi::new(b.table.clone(), b.auth.clone()),
@@ -321,8 +328,48 @@ impl Runner {
                         })
                     },
                 ),
+                // The local blob store raises no events: data-ingest sweeps incoming/ instead
+                // (a file already ingested answers from its marker and changes nothing).
+                Schedule::new(
+                    "data-ingest",
+                    interval_from_env("PUHUI_INGEST_INTERVAL_SECS", 5),
+                    move || {
+                        let (s, blobs) = (ingest.clone(), incoming.clone());
+                        Box::pin(async move { ingest_incoming(&s, blobs.as_ref()).await })
+                    },
+                ),
             ],
             backend: b.clone(),
+        }
+    }
+}
+
+/// Ingests every file under `incoming/` not ingested yet. A file that can never load (bad key,
+/// unknown source) is logged at each sweep; a storage failure ends the sweep until the next.
+async fn ingest_incoming(service: &IngestService, blobs: &LocalBlobStore) {
+    use puhui_ports::BlobStore;
+    use puhui_services::ingest::{INCOMING, IngestOutcome};
+    let listed = match blobs.list(INCOMING).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "data-ingest: incoming/ not listed");
+            return;
+        }
+    };
+    for meta in listed {
+        match service.ingest(&meta.key).await {
+            Ok(IngestOutcome::Ingested(r)) => tracing::info!(
+                key = %meta.key, rows_read = r.rows_read, loaded = r.loaded,
+                quarantined = r.quarantined, "data-ingest: file ingested"
+            ),
+            Ok(_) => {}
+            Err(e @ (puhui_domain::Error::Validation(_) | puhui_domain::Error::NotFound(_))) => {
+                tracing::debug!(key = %meta.key, error = %e, "data-ingest: file skipped");
+            }
+            Err(e) => {
+                tracing::warn!(key = %meta.key, error = %e, "data-ingest failed; next sweep retries");
+                return;
+            }
         }
     }
 }

@@ -13,6 +13,9 @@
 //! | `PUHUI_RISK_SHARD_QUEUE_URL` | risk-scan | SQS queue of scan tasks (consumed by risk-worker) |
 //! | `PUHUI_SCORING_QUEUE_URL` | model-score, outbox-relay | SQS queue of scoring-job chunks (consumed by model-batch) |
 //!
+//! data-ingest reads the bucket each S3 event names (`incoming/`, `quarantine/`), not
+//! `PUHUI_BUCKET`: see [`ingest`].
+//!
 //! plus those of [`puhui_edge::AuthConfig`], [`puhui_edge::Sessions`],
 //! [`puhui_services::financing::FinancingConfig`] and the `puhui-outbound` adapters.
 
@@ -121,6 +124,20 @@ pub fn scoring(
         clock,
         ids,
     })
+}
+
+/// The ingest service over the table and `bucket` (data-ingest takes it from each S3 event:
+/// the template cannot pass the bucket's name to a function its notification depends on).
+pub fn ingest(
+    aws: &AwsBackend,
+    table: Arc<dyn Table>,
+    bucket: &str,
+) -> puhui_services::ingest::IngestService {
+    puhui_services::ingest::IngestService::new(
+        table,
+        Arc::new(aws.blobs(bucket)),
+        Arc::new(SystemClock),
+    )
 }
 
 /// The bank-token verifier.
