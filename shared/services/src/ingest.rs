@@ -6,6 +6,7 @@
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
 //! | one file's ingest | `INGEST#<source>#<date>` | `FILE#<file>#<sha256>` | `status` (`processing`/`done`), `blob_key`, `report` |
+//! | a firm's newest indicators | `FIRM#<uscc>` | `INDICATORS#LATEST` | `industry`, `values: {<indicator>: value}`, `as_of: {<indicator or "industry">: date}` |
 //!
 //! The marker is both the idempotency record and the report: it is put only if absent (or its
 //! processing lease expired), so a file delivered twice — or one event delivered twice — is
@@ -13,15 +14,23 @@
 //! Profile fields are replaced only by a row whose as-of date is newer than the stored field's
 //! (a conditional write on the item's version), so replaying a file after a crash changes nothing
 //! it already wrote.
+//!
+//! A loaded row's target fields that are catalogue indicators (see
+//! [`puhui_domain::indicators`]), and a registration's `industry`, are also upserted into the
+//! firm's newest indicators — the item matching and scoring read — by the same rule: each value
+//! (typed as its indicator declares) is replaced only by a row whose as-of date is newer than
+//! the one kept beside it in `as_of`, by a conditional write on the item's version. A value
+//! stored without an as-of date (seeded by hand) counts as older than any ingested row.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use puhui_domain::indicators::{self, IndicatorType};
 use puhui_domain::interfaces::ProfileField;
 use puhui_domain::sources::{Source, SourceCatalogue};
-use puhui_domain::{Error, Uscc};
+use puhui_domain::{Error, IndustryCode, Uscc};
 use puhui_engines::ingest::{
     self as engine, Encoding, FileFormat, FileRejection, LoadedRow, QuarantinedRow, RowOutcome,
 };
@@ -107,6 +116,10 @@ pub struct IngestReport {
     pub rejection: Option<FileRejection>,
     /// Profile categories written (a loaded row whose fields were all older changes nothing).
     pub profiles_written: u64,
+    /// Firms' newest-indicator items written (a loaded row with no indicator, or whose
+    /// indicators were all older, changes nothing).
+    #[serde(default)]
+    pub indicators_written: u64,
     /// The quarantine object, when anything was quarantined.
     pub quarantine_key: Option<String>,
     /// Wall time of the ingest.
@@ -148,6 +161,7 @@ struct Tally {
     by_rule: BTreeMap<String, u64>,
     warnings: BTreeMap<String, u64>,
     written: u64,
+    indicators_written: u64,
 }
 
 impl IngestService {
@@ -242,6 +256,7 @@ impl IngestService {
             warnings_by_rule: BTreeMap::new(),
             rejection: None,
             profiles_written: 0,
+            indicators_written: 0,
             quarantine_key: None,
             duration_ms: 0,
             finished_at: self.clock.now(),
@@ -284,6 +299,7 @@ impl IngestService {
                 report.quarantined_by_rule = tally.by_rule;
                 report.warnings_by_rule = tally.warnings;
                 report.profiles_written = tally.written;
+                report.indicators_written = tally.indicators_written;
             }
         }
         report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -354,6 +370,11 @@ impl IngestService {
                     if self.upsert(source, &row).await? {
                         tally.written += 1;
                     }
+                    // Written even when the profile was not (a replay after a crash between
+                    // the two writes completes the indicators; an older row changes nothing).
+                    if self.upsert_indicators(&row).await? {
+                        tally.indicators_written += 1;
+                    }
                 }
                 RowOutcome::Quarantined(row) => {
                     tally.quarantined += 1;
@@ -417,6 +438,112 @@ impl IngestService {
     }
 }
 
+impl IngestService {
+    /// Stores the row's indicator values (and industry) in the firm's newest indicators where
+    /// newer than what is stored; true if anything was written.
+    async fn upsert_indicators(&self, row: &LoadedRow) -> Result<bool, Error> {
+        let incoming = indicator_values(row);
+        if incoming.is_empty() {
+            return Ok(false);
+        }
+        let key = profiles::indicators_key(&row.uscc);
+        let as_of = Value::String(row.as_of.to_string());
+        for _ in 0..WRITE_ATTEMPTS {
+            let stored = self.table.get(&key).await?;
+            let version = stored.as_ref().map(|item| item.version);
+            let mut attrs = stored.map(|item| item.attrs).unwrap_or_default();
+            let mut values = object(&attrs, "values");
+            let mut dates = object(&attrs, profiles::INDICATORS_AS_OF);
+            let mut changed = false;
+            for (id, value) in &incoming {
+                let newer = dates
+                    .get(id)
+                    .and_then(Value::as_str)
+                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                    .is_none_or(|d| d < row.as_of);
+                if !newer {
+                    continue;
+                }
+                if id == profiles::INDUSTRY {
+                    attrs.insert(id.clone(), value.clone());
+                } else {
+                    values.insert(id.clone(), value.clone());
+                }
+                dates.insert(id.clone(), as_of.clone());
+                changed = true;
+            }
+            if !changed {
+                return Ok(false);
+            }
+            attrs.insert("values".into(), Value::Object(values));
+            attrs.insert(profiles::INDICATORS_AS_OF.into(), Value::Object(dates));
+            let mut item = Item::new(key.clone(), attrs);
+            let condition = match version {
+                Some(v) => {
+                    item.version = v + 1;
+                    Condition::VersionEquals(v)
+                }
+                None => Condition::NotExists,
+            };
+            match self.table.put(item, Some(condition)).await {
+                Ok(()) => return Ok(true),
+                // Another file of the same firm won: read again and merge.
+                Err(PortError::ConditionFailed(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "indicators of {} kept changing while being written",
+            row.uscc
+        )))
+    }
+}
+
+fn object(attrs: &Map<String, Value>, name: &str) -> Map<String, Value> {
+    attrs
+        .get(name)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The row's target fields that are catalogue indicators, typed as the indicator declares, and
+/// a valid industry code under [`profiles::INDUSTRY`]. A value of the wrong type for its
+/// indicator is left out (the built-in catalogue declares none; a unit test checks it).
+fn indicator_values(row: &LoadedRow) -> BTreeMap<String, Value> {
+    row.values
+        .iter()
+        .filter_map(|(name, value)| {
+            let typed = if name == profiles::INDUSTRY {
+                value
+                    .as_str()
+                    .filter(|s| IndustryCode::parse(s).is_ok())
+                    .map(Value::from)
+            } else {
+                indicator_value(indicators::find(name)?.kind, value)
+            };
+            Some((name.clone(), typed?))
+        })
+        .collect()
+}
+
+/// `value` as an indicator of type `kind` stores it: fen and counts as integers, ratios as
+/// numbers, booleans, and category labels from the indicator's set.
+fn indicator_value(kind: IndicatorType, value: &Value) -> Option<Value> {
+    match kind {
+        IndicatorType::Fen | IndicatorType::Integer => value.as_i64().map(Value::from),
+        IndicatorType::Ratio => value
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number),
+        IndicatorType::Boolean => value.as_bool().map(Value::Bool),
+        IndicatorType::Category(labels) => value
+            .as_str()
+            .filter(|s| labels.contains(s))
+            .map(Value::from),
+    }
+}
+
 /// The first pass: the whole file read without writing anything, so a file that turns out
 /// unreadable half-way (a truncated last character) is quarantined whole rather than half-loaded.
 fn preflight(
@@ -473,5 +600,75 @@ mod tests {
         ] {
             assert!(parse_blob_key(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Every built-in source field aimed at a catalogue indicator has the indicator's type, so
+    /// no loaded value is left out of the indicators; the sources feed the expected ones.
+    #[test]
+    fn indicator_targets_are_typed_as_their_indicators() {
+        use puhui_domain::sources::FieldType;
+        let mut fed = Vec::new();
+        for source in &SourceCatalogue::builtin().sources {
+            for field in &source.fields {
+                let Some(target) = &field.target else {
+                    continue;
+                };
+                if target == profiles::INDUSTRY {
+                    assert_eq!(field.field_type, FieldType::Text);
+                    fed.push(target.as_str());
+                    continue;
+                }
+                let Some(indicator) = indicators::find(target) else {
+                    continue;
+                };
+                let expected = match indicator.kind {
+                    IndicatorType::Fen | IndicatorType::Integer => FieldType::Integer,
+                    IndicatorType::Ratio => FieldType::Decimal,
+                    IndicatorType::Boolean => FieldType::Boolean,
+                    IndicatorType::Category(_) => FieldType::Text,
+                };
+                assert_eq!(field.field_type, expected, "{}.{}", source.id, field.name);
+                fed.push(target.as_str());
+            }
+        }
+        fed.sort_unstable();
+        assert_eq!(
+            fed,
+            [
+                "court_cases_defendant_12m",
+                "dishonest_debtor",
+                "enforcement_amount",
+                "enforcement_cases_active",
+                "industry",
+                "invoice_sales_yoy",
+                "social_insurance_arrears_months",
+                "social_insured_headcount",
+                "tax_arrears",
+                "tax_credit_grade",
+                "tax_paid_12m",
+                "tax_paid_yoy",
+            ]
+        );
+    }
+
+    #[test]
+    fn indicator_values_are_typed_and_labelled() {
+        let grades = indicators::find("tax_credit_grade").unwrap().kind;
+        assert_eq!(indicator_value(grades, &json!("A")), Some(json!("A")));
+        assert_eq!(indicator_value(grades, &json!("Z")), None);
+        assert_eq!(
+            indicator_value(IndicatorType::Fen, &json!(1200)),
+            Some(json!(1200))
+        );
+        assert_eq!(indicator_value(IndicatorType::Fen, &json!(1.5)), None);
+        assert_eq!(
+            indicator_value(IndicatorType::Ratio, &json!(-0.25)),
+            Some(json!(-0.25))
+        );
+        assert_eq!(
+            indicator_value(IndicatorType::Boolean, &json!(true)),
+            Some(json!(true))
+        );
+        assert_eq!(indicator_value(IndicatorType::Boolean, &json!("yes")), None);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
-//! | newest indicators | `FIRM#<uscc>` | `INDICATORS#LATEST` | `industry`, `values: {<indicator>: value}` |
+//! | newest indicators | `FIRM#<uscc>` | `INDICATORS#LATEST` | `industry`, `values: {<indicator>: value}`, `as_of: {<indicator or "industry">: date}` |
 //! | one profile category | `FIRM#<uscc>` | `PROFILE#<category>` | `fields: {<field>: {"value", "source", "as_of"}}` |
 //!
 //! Matching and scoring read the indicators; data interfaces read the categories (one item per
@@ -22,6 +22,14 @@ pub struct FirmIndicators {
     /// Indicator id → value.
     pub values: Map<String, Value>,
 }
+
+/// The attribute of the firm's newest indicators holding its industry code (also the target
+/// field a registration source loads it into).
+pub const INDUSTRY: &str = "industry";
+
+/// The attribute of the firm's newest indicators holding each value's as-of date
+/// (`{<indicator id or "industry">: "YYYY-MM-DD"}`), written by the ingest.
+pub const INDICATORS_AS_OF: &str = "as_of";
 
 /// The key of a firm's newest indicators.
 pub fn indicators_key(uscc: &Uscc) -> Key {
