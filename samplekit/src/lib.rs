@@ -5,6 +5,7 @@ pub mod data;
 pub mod demo;
 pub mod govdata;
 pub mod ingest_story;
+pub mod load;
 pub mod qr;
 pub mod risk_story;
 pub mod scan;

@@ -12,6 +12,9 @@
 //!                                                  backtest a rule set over a snapshot
 //! samplekit score --model FILE --input rows.csv [--out scores.csv] [--policy policy.json]
 //!                                                  score rows offline as the platform does
+//! samplekit load --url http://127.0.0.1:PORT/... [--token T] [--rps N] [--seconds S]
+//!                [--seed-data-dir DIR --seed-uscc U --seed-bank B]
+//!                                                  open-loop constant-rate GET load (loopback only)
 //! ```
 
 use std::path::PathBuf;
@@ -49,8 +52,9 @@ async fn main() {
         Some("rules") => rules(&args),
         Some("scan") => scan(&args),
         Some("score") => score(&args),
+        Some("load") => load(&args).await,
         _ => Err(
-            "usage: samplekit demo|seed|token|firms|snapshot|rules|scan|score (see the crate docs)"
+            "usage: samplekit demo|seed|token|firms|snapshot|rules|scan|score|load (see the crate docs)"
                 .into(),
         ),
     };
@@ -347,5 +351,26 @@ fn scan(args: &[String]) -> Result<()> {
         report.open.as_secs_f64(),
         report.scan.as_secs_f64(),
     );
+    Ok(())
+}
+
+async fn load(args: &[String]) -> Result<()> {
+    use puhui_samplekit::load;
+    if let Some(dir) = arg(args, "--seed-data-dir") {
+        let uscc =
+            arg(args, "--seed-uscc").ok_or("--seed-uscc is required with --seed-data-dir")?;
+        let bank = arg(args, "--seed-bank").unwrap_or_else(|| "nbcb".into());
+        load::seed_data_query(&PathBuf::from(&dir), &uscc, &bank).await?;
+        eprintln!("seeded authorization and profile of {uscc} for {bank} into {dir}/puhui.db");
+    }
+    let plan = load::LoadPlan {
+        url: arg(args, "--url").ok_or("--url http://127.0.0.1:PORT/... is required")?,
+        bearer: arg(args, "--token"),
+        rps: arg(args, "--rps").map_or(Ok(1000), |s| s.parse())?,
+        seconds: arg(args, "--seconds").map_or(Ok(60), |s| s.parse())?,
+    };
+    plan.check()?;
+    let report = load::run(&plan).await?;
+    println!("{}", report.render(&plan));
     Ok(())
 }
