@@ -34,9 +34,10 @@ use puhui_samplekit::data::{self, Rng};
 use puhui_services::financing::{
     ApplicantService, DemandService, FinancingConfig, FinancingPorts, LoanCodeService,
 };
-use puhui_services::outbox::{Destination, Outbox};
+use puhui_services::outbox::Destination;
 use puhui_services::risk::RiskPorts;
 use puhui_services::scoring::ScoringPorts;
+use puhui_services::storage::StoragePorts;
 use serde_json::json;
 
 /// Monday 10:00 in Shanghai; the sample products are valid from 2026-01-01 to 2027-12-31.
@@ -315,38 +316,31 @@ impl Env {
     /// The risk ports over `table` (say, this backend's table behind a decorator) and the rest
     /// of this backend; the outbox writes through `table` too.
     pub fn risk_ports_on(&self, table: Arc<dyn Table>) -> RiskPorts {
-        let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
-        queues.insert(Destination::Notifications, self.notify_queue.clone());
-        RiskPorts {
-            outbox: Arc::new(Outbox::new(
-                table.clone(),
-                self.clock.clone(),
-                self.ids.clone(),
-                queues,
-            )),
-            table,
-            blobs: self.blobs.clone(),
-            clock: self.clock.clone(),
-            ids: self.ids.clone(),
-        }
+        self.storage_ports(table, Destination::Notifications, self.notify_queue.clone())
     }
 
     /// The scoring ports over this backend (job chunks go to the scoring queue).
     pub fn scoring_ports(&self) -> ScoringPorts {
-        let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
-        queues.insert(Destination::ScoringJobs, self.scoring_queue.clone());
-        ScoringPorts {
-            outbox: Arc::new(Outbox::new(
-                self.table.clone(),
-                self.clock.clone(),
-                self.ids.clone(),
-                queues,
-            )),
-            table: self.table.clone(),
-            blobs: self.blobs.clone(),
-            clock: self.clock.clone(),
-            ids: self.ids.clone(),
-        }
+        self.storage_ports(
+            self.table.clone(),
+            Destination::ScoringJobs,
+            self.scoring_queue.clone(),
+        )
+    }
+
+    fn storage_ports(
+        &self,
+        table: Arc<dyn Table>,
+        destination: Destination,
+        queue: Arc<dyn Queue>,
+    ) -> StoragePorts {
+        StoragePorts::new(
+            table,
+            self.blobs.clone(),
+            self.clock.clone(),
+            self.ids.clone(),
+            HashMap::from([(destination, queue)]),
+        )
     }
 
     /// The clock's time.

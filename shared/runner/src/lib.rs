@@ -33,9 +33,10 @@ use puhui_services::financing::{
     DispatchService, FinancingConfig, FinancingPorts, NotificationService, ReminderService,
 };
 use puhui_services::ingest::IngestService;
-use puhui_services::outbox::{Destination, Outbox};
+use puhui_services::outbox::Destination;
 use puhui_services::risk::{RiskPorts, ScanPlanner, ShardWorker};
 use puhui_services::scoring::ScoringPorts;
+use puhui_services::storage::StoragePorts;
 
 pub use consumers::{Consumer, Schedule};
 
@@ -192,42 +193,31 @@ impl Runner {
         )
     }
 
+    /// Storage ports over the embedded table and blob store, with an outbox delivering to
+    /// `destination`'s queue (risk: notifications; scoring: job chunks).
+    fn storage_ports(
+        b: &Backend,
+        destination: Destination,
+        queue: Arc<SqliteQueue>,
+    ) -> StoragePorts {
+        let queue: Arc<dyn Queue> = queue;
+        StoragePorts::new(
+            b.table.clone(),
+            b.blobs.clone(),
+            b.clock.clone(),
+            Arc::new(UlidGenerator::default()),
+            HashMap::from([(destination, queue)]),
+        )
+    }
+
     /// The risk ports over the embedded table, blob store and notification queue.
     pub fn risk_ports(b: &Backend) -> RiskPorts {
-        let ids: Arc<dyn puhui_ports::IdGenerator> = Arc::new(UlidGenerator::default());
-        let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
-        queues.insert(Destination::Notifications, b.notify_queue.clone());
-        RiskPorts {
-            outbox: Arc::new(Outbox::new(
-                b.table.clone(),
-                b.clock.clone(),
-                ids.clone(),
-                queues,
-            )),
-            table: b.table.clone(),
-            blobs: b.blobs.clone(),
-            clock: b.clock.clone(),
-            ids,
-        }
+        Self::storage_ports(b, Destination::Notifications, b.notify_queue.clone())
     }
 
     /// The scoring ports over the embedded table, blob store and scoring queue.
     pub fn scoring_ports(b: &Backend) -> ScoringPorts {
-        let ids: Arc<dyn puhui_ports::IdGenerator> = Arc::new(UlidGenerator::default());
-        let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
-        queues.insert(Destination::ScoringJobs, b.scoring_queue.clone());
-        ScoringPorts {
-            outbox: Arc::new(Outbox::new(
-                b.table.clone(),
-                b.clock.clone(),
-                ids.clone(),
-                queues,
-            )),
-            table: b.table.clone(),
-            blobs: b.blobs.clone(),
-            clock: b.clock.clone(),
-            ids,
-        }
+        Self::storage_ports(b, Destination::ScoringJobs, b.scoring_queue.clone())
     }
 
     /// Every function of the platform. Add a function here, one line each.

@@ -19,7 +19,6 @@ use puhui_domain::{BankId, ModelName, Principal, Role, Uscc, ids};
 use puhui_embedded::{LocalBlobStore, SqliteTable};
 use puhui_ports::{Clock, Item, SystemClock, Table, UlidGenerator};
 use puhui_services::authorizations::Authorizations;
-use puhui_services::outbox::Outbox;
 use puhui_services::profiles::indicators_key;
 use puhui_services::scoring::{
     ModelRegistry, ModelUpload, ScoreRequest, ScoringPorts, ScoringService,
@@ -57,23 +56,18 @@ async fn main() {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let table: Arc<dyn Table> = Arc::new(SqliteTable::open(dir.join("puhui.db")).unwrap());
     let ids = Arc::new(UlidGenerator::default());
-    let ports = ScoringPorts {
-        outbox: Arc::new(Outbox::new(
-            table.clone(),
-            clock.clone(),
-            ids.clone(),
-            Default::default(),
-        )),
-        blobs: Arc::new(LocalBlobStore::new(
+    let ports = ScoringPorts::new(
+        table.clone(),
+        Arc::new(LocalBlobStore::new(
             dir.join("blobs"),
             "http://127.0.0.1:8080/blobs".into(),
             b"bench".to_vec(),
             clock.clone(),
         )),
-        table: table.clone(),
-        clock: clock.clone(),
+        clock.clone(),
         ids,
-    };
+        Default::default(),
+    );
     let bank = BankId::parse("nbcb").unwrap();
     let who = |role| Principal {
         subject: "bench".into(),

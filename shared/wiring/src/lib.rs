@@ -26,9 +26,10 @@ use puhui_aws::AwsBackend;
 use puhui_edge::{AuthConfig, Authenticator};
 use puhui_ports::{Notifier, Queue, SystemClock, Table, UlidGenerator, WeChatIdentity};
 use puhui_services::financing::{FinancingConfig, FinancingPorts};
-use puhui_services::outbox::{Destination, Outbox};
+use puhui_services::outbox::Destination;
 use puhui_services::risk::RiskPorts;
 use puhui_services::scoring::ScoringPorts;
+use puhui_services::storage::StoragePorts;
 
 /// A wiring error, reported at start so a function never runs half-configured.
 pub type WiringError = Box<dyn std::error::Error + Send + Sync>;
@@ -75,28 +76,30 @@ pub fn financing(
     ))
 }
 
+/// Storage ports over the table and `PUHUI_BUCKET`, with an outbox delivering to the queues of
+/// `sends_to`.
+fn storage(
+    aws: &AwsBackend,
+    table: Arc<dyn Table>,
+    sends_to: &[Destination],
+) -> Result<StoragePorts, WiringError> {
+    let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
+    for d in sends_to {
+        queues.insert(*d, Arc::new(aws.queue(env(queue_var(*d))?)));
+    }
+    Ok(StoragePorts::new(
+        table,
+        Arc::new(aws.blobs(env("PUHUI_BUCKET")?)),
+        Arc::new(SystemClock),
+        Arc::new(UlidGenerator::default()),
+        queues,
+    ))
+}
+
 /// The risk ports: the table, the snapshot bucket and the notification queue (alerts send
 /// through the outbox).
 pub fn risk(aws: &AwsBackend, table: Arc<dyn Table>) -> Result<RiskPorts, WiringError> {
-    let clock = Arc::new(SystemClock);
-    let ids = Arc::new(UlidGenerator::default());
-    let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
-    queues.insert(
-        Destination::Notifications,
-        Arc::new(aws.queue(env(queue_var(Destination::Notifications))?)),
-    );
-    Ok(RiskPorts {
-        outbox: Arc::new(Outbox::new(
-            table.clone(),
-            clock.clone(),
-            ids.clone(),
-            queues,
-        )),
-        blobs: Arc::new(aws.blobs(env("PUHUI_BUCKET")?)),
-        table,
-        clock,
-        ids,
-    })
+    storage(aws, table, &[Destination::Notifications])
 }
 
 /// The scoring ports: the table, the bucket (models and job results) and, for a function that
@@ -106,24 +109,7 @@ pub fn scoring(
     table: Arc<dyn Table>,
     sends_to: &[Destination],
 ) -> Result<ScoringPorts, WiringError> {
-    let clock = Arc::new(SystemClock);
-    let ids = Arc::new(UlidGenerator::default());
-    let mut queues: HashMap<Destination, Arc<dyn Queue>> = HashMap::new();
-    for d in sends_to {
-        queues.insert(*d, Arc::new(aws.queue(env(queue_var(*d))?)));
-    }
-    Ok(ScoringPorts {
-        outbox: Arc::new(Outbox::new(
-            table.clone(),
-            clock.clone(),
-            ids.clone(),
-            queues,
-        )),
-        blobs: Arc::new(aws.blobs(env("PUHUI_BUCKET")?)),
-        table,
-        clock,
-        ids,
-    })
+    storage(aws, table, sends_to)
 }
 
 /// The ingest service over the table and `bucket` (data-ingest takes it from each S3 event:

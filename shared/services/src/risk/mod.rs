@@ -25,11 +25,9 @@ mod snapshots;
 mod watch;
 mod worker;
 
-use std::sync::Arc;
-
 use puhui_domain::risk::{AlertId, Period};
 use puhui_domain::{BankId, Error, Principal, Role, Uscc};
-use puhui_ports::{BlobStore, Clock, IdGenerator, Key, Table};
+use puhui_ports::{Key, Table};
 
 pub use alerts::{AlertFilter, AlertService};
 pub use rule_sets::{DryRun, DryRunCount, RuleSetDraft, RuleSetService};
@@ -41,22 +39,9 @@ pub use snapshots::{SNAPSHOTS, SnapshotStore};
 pub use watch::{BulkReport, BulkUpload, WatchListService, watch_op};
 pub use worker::{ShardTask, ShardWorker, TaskOutcome};
 
-use crate::outbox::Outbox;
-
-/// The ports every risk use case shares.
-#[derive(Clone)]
-pub struct RiskPorts {
-    /// The document table.
-    pub table: Arc<dyn Table>,
-    /// Snapshots.
-    pub blobs: Arc<dyn BlobStore>,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-    /// Id source.
-    pub ids: Arc<dyn IdGenerator>,
-    /// Where alert notifications are staged with the alerts.
-    pub outbox: Arc<Outbox>,
-}
+/// The ports every risk use case shares (snapshots in the blob store; alert notifications
+/// staged in the outbox with the alerts).
+pub type RiskPorts = crate::storage::StoragePorts;
 
 /// The caller's bank if it holds one of the risk roles (`risk_admin` or `loan_officer`).
 pub(crate) fn risk_bank(who: &Principal) -> Result<&BankId, Error> {

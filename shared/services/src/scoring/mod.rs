@@ -21,10 +21,8 @@ mod batch;
 mod registry;
 mod score;
 
-use std::sync::Arc;
-
 use puhui_domain::{Error, ModelName, ModelOwner};
-use puhui_ports::{BlobStore, Clock, IdGenerator, Key, Table};
+use puhui_ports::Key;
 
 pub use batch::{
     BatchScoring, ChunkOutcome, JobChunk, JobRequest, JobStatus, ScoringJob, ScoringJobView,
@@ -36,22 +34,10 @@ pub use score::{ScoreRequest, ScoreResponse, ScoringService};
 
 use crate::audit::AuditLog;
 use crate::authorizations::Authorizations;
-use crate::outbox::Outbox;
 
-/// The ports scoring shares.
-#[derive(Clone)]
-pub struct ScoringPorts {
-    /// The document table.
-    pub table: Arc<dyn Table>,
-    /// Model files and job results.
-    pub blobs: Arc<dyn BlobStore>,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-    /// Id source.
-    pub ids: Arc<dyn IdGenerator>,
-    /// Where a job's chunk messages are staged with the job.
-    pub outbox: Arc<Outbox>,
-}
+/// The ports scoring shares (model files and job results in the blob store; job chunks staged
+/// in the outbox with the job).
+pub type ScoringPorts = crate::storage::StoragePorts;
 
 impl ScoringPorts {
     fn audit(&self) -> AuditLog {
