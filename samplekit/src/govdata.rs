@@ -2,7 +2,7 @@
 //! firms, with a controlled share of bad rows — each bad row breaking exactly one declared rule,
 //! every rule of the source in turn — and the list of those defects, so a test can check each
 //! lands under its rule. Also the same file in UTF-8 with BOM and GB18030, and files that cannot
-//! be read at all (empty, binary, truncated inside a character, wrong header).
+//! be read at all (empty, binary, truncated inside a character, wrong header, Parquet cut short).
 //!
 //! Values are generated from the catalogue's declaration (types, enumerations, ranges,
 //! cross-field orders), so a new source gets sample files without code here.
@@ -59,6 +59,48 @@ impl GovFile {
     /// GB18030, as many department systems write it.
     pub fn gb18030(&self) -> Vec<u8> {
         encoding_rs::GB18030.encode(&self.text).0.into_owned()
+    }
+
+    /// The same rows as Parquet, every column text (empty cells null), one row group: what a
+    /// department's data-lake export looks like. A Parquet row's line is its row number, one
+    /// less than the CSV line of the same row.
+    pub fn parquet(&self) -> Result<Vec<u8>, String> {
+        use std::sync::Arc;
+
+        use arrow_array::{ArrayRef, RecordBatch, StringArray};
+        use arrow_schema::{DataType, Field, Schema};
+
+        let mut reader = csv::Reader::from_reader(self.text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); header.len()];
+        for record in reader.records() {
+            let record = record.map_err(|e| e.to_string())?;
+            for (i, column) in columns.iter_mut().enumerate() {
+                column.push(record.get(i).filter(|v| !v.is_empty()).map(str::to_owned));
+            }
+        }
+        let schema = Arc::new(Schema::new(
+            header
+                .iter()
+                .map(|h| Field::new(h, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let arrays: Vec<ArrayRef> = columns
+            .into_iter()
+            .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None)
+            .map_err(|e| e.to_string())?;
+        writer.write(&batch).map_err(|e| e.to_string())?;
+        writer.close().map_err(|e| e.to_string())?;
+        Ok(out)
     }
 
     /// Rows expected in quarantine (defects that reject).
@@ -177,6 +219,11 @@ pub fn unreadable(file: &GovFile) -> Vec<(String, Vec<u8>, &'static str)> {
     ];
     if file.text.is_ascii() {
         out.retain(|(_, _, reason)| *reason != "encoding");
+    }
+    // A Parquet file cut off before its footer (an interrupted upload).
+    if let Ok(parquet) = file.parquet() {
+        let cut = parquet[..parquet.len() / 2].to_vec();
+        out.push((format!("{stem}-truncated.parquet"), cut, "parquet"));
     }
     out
 }

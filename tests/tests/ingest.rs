@@ -5,7 +5,7 @@
 //!    defects: every defect lands in quarantine under exactly its rule, every warned defect is
 //!    counted, every other row is in the firm's profile with its source and as-of date, and
 //!    read = loaded + quarantined; the reports are queryable by source and date;
-//! 2. the same file in UTF-8 with BOM and in GB18030 loads the same rows;
+//! 2. the same file in UTF-8 with BOM, in GB18030 and as Parquet loads the same rows;
 //! 3. empty, binary, truncated and wrong-schema files are quarantined whole with their reason;
 //! 4. the same file twice changes nothing; an older file does not overwrite a newer one;
 //! 5. what a row loads into catalogue indicators (and a registration's industry) reaches the
@@ -210,6 +210,38 @@ async fn encodings_load_the_same(env: &Env) {
     assert!(text.contains('*'), "C2 values are masked in quarantine");
     assert!(a.profiles_written > 0);
     assert_eq!(b.profiles_written, 0, "the same as-of date is not newer");
+
+    // Parquet: the same rows, rules and masking; a row's line is its row number (CSV line - 1).
+    let pq = deliver(
+        env,
+        &source.id,
+        "2026-11-23",
+        "lake.parquet",
+        file.parquet().unwrap(),
+    )
+    .await;
+    let c = ingested(&svc, &pq).await;
+    assert_eq!(
+        (
+            c.rows_read,
+            c.loaded,
+            &c.quarantined_by_rule,
+            &c.warnings_by_rule
+        ),
+        (
+            a.rows_read,
+            a.loaded,
+            &a.quarantined_by_rule,
+            &a.warnings_by_rule
+        )
+    );
+    let shifted: BTreeMap<u64, Vec<String>> = quarantine(env, &a)
+        .await
+        .into_iter()
+        .map(|(line, rules)| (line - 1, rules))
+        .collect();
+    assert_eq!(quarantine(env, &c).await, shifted);
+    assert_eq!(c.profiles_written, 0, "the same as-of date is not newer");
 }
 
 async fn unreadable_files_are_quarantined_whole(env: &Env) {
@@ -220,7 +252,7 @@ async fn unreadable_files_are_quarantined_whole(env: &Env) {
     // Registration files carry Chinese text, so the truncated one is cut inside a character.
     let file = govdata::batch(source, &govdata::firms(10, 3), day("2026-11-20"), 5, 1);
     let cases = govdata::unreadable(&file);
-    assert_eq!(cases.len(), 4);
+    assert_eq!(cases.len(), 5);
     for (name, bytes, reason) in cases {
         let src = &source.id;
         let key = deliver(env, src, "2026-11-24", &name, bytes).await;

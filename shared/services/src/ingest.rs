@@ -1,5 +1,5 @@
-//! Government data ingest: a batch file under `incoming/<source>/<YYYY-MM-DD>/<file>` read by its
-//! source's declaration (see [`puhui_domain::sources`]) through the ingest engine, each loaded
+//! Government data ingest: a batch file under `incoming/<source>/<YYYY-MM-DD>/<file>` (`.csv`,
+//! `.ndjson`/`.jsonl` or `.parquet`) read by its source's declaration (see [`puhui_domain::sources`]) through the ingest engine, each loaded
 //! row upserted into the firm's profile category, each quarantined row written to
 //! `quarantine/<source>/<date>/<file>.ndjson`, and a report stored and queryable.
 //!
