@@ -74,6 +74,12 @@ bench-scan:
 	test -x $(BENCH_VENV)/bin/python || (python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install --quiet polars duckdb)
 	$(BENCH_VENV)/bin/python samplekit/bench/scan_vs_polars.py --firms 1380000 --rules 100 --threads 2
 
+# Ingest of one 1,380,000-row government file (CSV, then Parquet) into a fresh embedded backend:
+# rows per second and the process's peak memory.
+.PHONY: bench-ingest
+bench-ingest:
+	samplekit/bench/ingest.sh
+
 # Model engines (criterion), ONNX Runtime side by side on the same files and rows (ORT installed
 # into a throwaway venv outside the repo), and one in-process score on the embedded backend.
 ONNX_VENV ?= /tmp/onnxvenv

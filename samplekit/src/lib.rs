@@ -4,6 +4,7 @@
 pub mod data;
 pub mod demo;
 pub mod govdata;
+pub mod ingest_bench;
 pub mod ingest_story;
 pub mod load;
 pub mod qr;

@@ -53,8 +53,10 @@ async fn main() {
         Some("scan") => scan(&args),
         Some("score") => score(&args),
         Some("load") => load(&args).await,
+        Some("govfile") => govfile(&args),
+        Some("ingest-file") => ingest_file(&args).await,
         _ => Err(
-            "usage: samplekit demo|seed|token|firms|snapshot|rules|scan|score|load (see the crate docs)"
+            "usage: samplekit demo|seed|token|firms|snapshot|rules|scan|score|load|govfile|ingest-file (see the crate docs)"
                 .into(),
         ),
     };
@@ -255,6 +257,42 @@ fn firms(args: &[String]) -> Result<()> {
         let industry = *rng.pick(&["C1311", "C3311", "F5123", "I6510", "M7320"]);
         println!("{},{division},{industry}", data::uscc(&mut rng, division));
     }
+    Ok(())
+}
+
+/// One generated government file (`--out X.csv` or `X.parquet`) for the ingest benchmark.
+fn govfile(args: &[String]) -> Result<()> {
+    let source = arg(args, "--source").unwrap_or_else(|| "tax_operating".into());
+    let firms: usize = arg(args, "--firms").map_or(Ok(1_380_000), |s| s.parse())?;
+    let out = PathBuf::from(arg(args, "--out").ok_or("--out FILE is required")?);
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).ok_or("bad date")?;
+    let started = std::time::Instant::now();
+    let rows = puhui_samplekit::ingest_bench::write_file(&source, firms, as_of, &out)?;
+    println!(
+        "{source}: {rows} rows written to {} ({:.1} s)",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Ingests one file into an embedded backend under `--data-dir`, timed (issue 6's benchmark).
+async fn ingest_file(args: &[String]) -> Result<()> {
+    let data_dir = PathBuf::from(arg(args, "--data-dir").ok_or("--data-dir DIR is required")?);
+    let source = arg(args, "--source").unwrap_or_else(|| "tax_operating".into());
+    let file = PathBuf::from(arg(args, "--file").ok_or("--file FILE is required")?);
+    let run = puhui_samplekit::ingest_bench::ingest_file(&data_dir, &source, &file).await?;
+    println!(
+        "{source}: read {} loaded {} quarantined {} profiles written {} in {:.1} s = {:.0} rows/s; peak RSS {}",
+        run.rows_read,
+        run.loaded,
+        run.quarantined,
+        run.profiles_written,
+        run.seconds,
+        run.rows_read as f64 / run.seconds,
+        run.peak_rss_mib
+            .map_or_else(|| "unknown".into(), |m| format!("{m:.0} MiB"))
+    );
     Ok(())
 }
 

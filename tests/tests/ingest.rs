@@ -632,6 +632,93 @@ async fn a_scorecard_scores_ingested_data(env: &Env) {
     );
 }
 
+/// A table that, on the first transaction it sees, rewrites the stored item the transaction's
+/// first put replaces (same content, next version) just before the transaction runs: another
+/// writer got in between the ingest's read and its write.
+struct Interloper {
+    inner: Arc<dyn puhui_ports::Table>,
+    transactions: std::sync::atomic::AtomicUsize,
+    rivals: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl puhui_ports::Table for Interloper {
+    async fn get(
+        &self,
+        key: &puhui_ports::Key,
+    ) -> puhui_ports::PortResult<Option<puhui_ports::Item>> {
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        item: puhui_ports::Item,
+        condition: Option<puhui_ports::Condition>,
+    ) -> puhui_ports::PortResult<()> {
+        self.inner.put(item, condition).await
+    }
+    async fn update(
+        &self,
+        key: &puhui_ports::Key,
+        update: puhui_ports::Update,
+        condition: Option<puhui_ports::Condition>,
+    ) -> puhui_ports::PortResult<puhui_ports::Item> {
+        self.inner.update(key, update, condition).await
+    }
+    async fn delete(
+        &self,
+        key: &puhui_ports::Key,
+        condition: Option<puhui_ports::Condition>,
+    ) -> puhui_ports::PortResult<()> {
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, query: puhui_ports::Query) -> puhui_ports::PortResult<puhui_ports::Page> {
+        self.inner.query(query).await
+    }
+    async fn transact(&self, ops: Vec<puhui_ports::TxOp>) -> puhui_ports::PortResult<()> {
+        let first = self
+            .transactions
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            == 0;
+        if first
+            && let Some(puhui_ports::TxOp::Put { item, .. }) = ops.first()
+            && let Some(mut rival) = self.inner.get(&item.key).await?
+        {
+            let condition = puhui_ports::Condition::VersionEquals(rival.version);
+            rival.version += 1;
+            self.inner.put(rival, Some(condition)).await?;
+            self.rivals
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.inner.transact(ops).await
+    }
+}
+
+async fn a_writer_between_read_and_write_loses_nothing(env: &Env) {
+    let source = SourceCatalogue::builtin().get("tax_operating").unwrap();
+    let firms = govdata::firms(30, 17);
+    // Last month's file first, so every firm's items exist to be raced on.
+    let older = govdata::batch(source, &firms, day("2026-09-30"), 1000, 2);
+    let key = deliver(env, &source.id, "2026-10-25", &older.name, older.utf8()).await;
+    ingested(&service(env), &key).await;
+
+    let table = Arc::new(Interloper {
+        inner: env.table.clone(),
+        transactions: std::sync::atomic::AtomicUsize::new(0),
+        rivals: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let svc = IngestService::new(table.clone(), env.blobs.clone(), env.clock.clone());
+    let file = govdata::batch(source, &firms, day("2026-10-31"), 1000, 3);
+    let key = deliver(env, &source.id, "2026-11-25", &file.name, file.utf8()).await;
+    let report = ingested(&svc, &key).await;
+    let count = |n: &std::sync::atomic::AtomicUsize| n.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(count(&table.rivals), 1, "the rival wrote once");
+    assert!(count(&table.transactions) > 1, "rows are written in chunks");
+    // The first chunk's transaction failed on the rival's version; its rows were written one
+    // by one, merged over the rival's item, like every other chunk's.
+    check_file(env, &file, &report, day("2026-10-31")).await;
+    assert_eq!(report.profiles_written, file.loads.len() as u64);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 macro_rules! on_both {
@@ -652,6 +739,7 @@ on_both! {
     file_set_with_known_defects => file_set_with_known_defects_on_embedded, file_set_with_known_defects_on_aws;
     encodings_load_the_same => encodings_load_the_same_on_embedded, encodings_load_the_same_on_aws;
     unreadable_files_are_quarantined_whole => unreadable_files_are_quarantined_whole_on_embedded, unreadable_files_are_quarantined_whole_on_aws;
+    a_writer_between_read_and_write_loses_nothing => a_writer_between_read_and_write_loses_nothing_on_embedded, a_writer_between_read_and_write_loses_nothing_on_aws;
     the_same_file_twice_changes_nothing => the_same_file_twice_changes_nothing_on_embedded, the_same_file_twice_changes_nothing_on_aws;
     indicators_follow_ingested_files => indicators_follow_ingested_files_on_embedded, indicators_follow_ingested_files_on_aws;
     a_scorecard_scores_ingested_data => a_scorecard_scores_ingested_data_on_embedded, a_scorecard_scores_ingested_data_on_aws;

@@ -34,7 +34,7 @@ use puhui_domain::{Error, IndustryCode, Uscc};
 use puhui_engines::ingest::{
     self as engine, Encoding, FileFormat, FileRejection, LoadedRow, QuarantinedRow, RowOutcome,
 };
-use puhui_ports::{BlobStore, Clock, Condition, Item, Key, PortError, Query, Table, Update};
+use puhui_ports::{BlobStore, Clock, Condition, Item, Key, PortError, Query, Table, TxOp, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -50,6 +50,10 @@ pub const QUARANTINE: &str = "quarantine/";
 const LEASE_SECONDS: i64 = 15 * 60;
 /// Attempts at a profile write that keeps losing to concurrent writers.
 const WRITE_ATTEMPTS: usize = 8;
+
+/// Loaded rows written in one transaction (two items each: the profile category and the
+/// newest indicators), so a file costs a write per dozen rows rather than two per row.
+const CHUNK_ROWS: usize = puhui_ports::table::MAX_TX_OPS / 2;
 
 /// The parts of an incoming object's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,8 +349,8 @@ impl IngestService {
         Ok(self.blobs.put(key, bytes, "application/x-ndjson").await?)
     }
 
-    /// The loading pass: loaded rows upserted one at a time, quarantined rows collected as
-    /// NDJSON (memory grows with the bad rows only).
+    /// The loading pass: loaded rows written [`CHUNK_ROWS`] at a time, quarantined rows
+    /// collected as NDJSON (memory grows with the bad rows only).
     async fn load(
         &self,
         source: &Source,
@@ -355,6 +359,7 @@ impl IngestService {
     ) -> Result<(Tally, Vec<u8>), Error> {
         let mut tally = Tally::default();
         let mut quarantine = Vec::new();
+        let mut chunk: Vec<LoadedRow> = Vec::with_capacity(CHUNK_ROWS);
         let rows = engine::rows(source, format, bytes)
             .map_err(|e| Error::Internal(format!("file changed between passes: {e}")))?;
         for outcome in rows {
@@ -367,13 +372,13 @@ impl IngestService {
                     for w in &row.warnings {
                         *tally.warnings.entry(w.rule.clone()).or_default() += 1;
                     }
-                    if self.upsert(source, &row).await? {
-                        tally.written += 1;
+                    // One transaction writes an item once: a firm's second row starts a chunk.
+                    if chunk.iter().any(|r| r.uscc == row.uscc) {
+                        self.write_chunk(source, &mut chunk, &mut tally).await?;
                     }
-                    // Written even when the profile was not (a replay after a crash between
-                    // the two writes completes the indicators; an older row changes nothing).
-                    if self.upsert_indicators(&row).await? {
-                        tally.indicators_written += 1;
+                    chunk.push(row);
+                    if chunk.len() == CHUNK_ROWS {
+                        self.write_chunk(source, &mut chunk, &mut tally).await?;
                     }
                 }
                 RowOutcome::Quarantined(row) => {
@@ -385,7 +390,76 @@ impl IngestService {
                 }
             }
         }
+        self.write_chunk(source, &mut chunk, &mut tally).await?;
         Ok((tally, quarantine))
+    }
+
+    /// Writes the chunk's rows (distinct firms) where newer than what is stored: the stored
+    /// items read concurrently, every write in one transaction, each conditional on the version
+    /// read. When another writer got in between, each row is written again on its own, reading
+    /// and merging until its write holds. Empties the chunk.
+    async fn write_chunk(
+        &self,
+        source: &Source,
+        chunk: &mut Vec<LoadedRow>,
+        tally: &mut Tally,
+    ) -> Result<(), Error> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let stored = futures::future::try_join_all(chunk.iter().map(|row| async move {
+            let profile = self
+                .table
+                .get(&profiles::category_key(&row.uscc, source.category))
+                .await?;
+            let indicators = self.table.get(&profiles::indicators_key(&row.uscc)).await?;
+            Ok::<_, PortError>((profile, indicators))
+        }))
+        .await?;
+        let mut ops = Vec::with_capacity(2 * chunk.len());
+        let (mut profiles_written, mut indicators_written) = (0, 0);
+        for (row, (profile, indicators)) in chunk.iter().zip(stored) {
+            if let Some((item, condition)) = profile_write(source, row, profile)? {
+                ops.push(TxOp::Put {
+                    item,
+                    condition: Some(condition),
+                });
+                profiles_written += 1;
+            }
+            // Written even when the profile was not (a replay after a crash between the two
+            // writes completes the indicators; an older row changes nothing).
+            if let Some((item, condition)) = indicators_write(row, indicators) {
+                ops.push(TxOp::Put {
+                    item,
+                    condition: Some(condition),
+                });
+                indicators_written += 1;
+            }
+        }
+        let outcome = if ops.is_empty() {
+            Ok(())
+        } else {
+            self.table.transact(ops).await
+        };
+        match outcome {
+            Ok(()) => {
+                tally.written += profiles_written;
+                tally.indicators_written += indicators_written;
+            }
+            Err(PortError::TransactionCancelled { .. } | PortError::ConditionFailed(_)) => {
+                for row in chunk.iter() {
+                    if self.upsert(source, row).await? {
+                        tally.written += 1;
+                    }
+                    if self.upsert_indicators(row).await? {
+                        tally.indicators_written += 1;
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        chunk.clear();
+        Ok(())
     }
 
     /// Stores the row's fields in the firm's category where newer than what is stored; true if
@@ -394,35 +468,8 @@ impl IngestService {
         let key = profiles::category_key(&row.uscc, source.category);
         for _ in 0..WRITE_ATTEMPTS {
             let stored = self.table.get(&key).await?;
-            let version = stored.as_ref().map(|item| item.version);
-            let mut fields = match &stored {
-                Some(item) => stored_fields(&row.uscc, item)?,
-                None => BTreeMap::new(),
-            };
-            let mut changed = false;
-            for (name, value) in &row.values {
-                if fields.get(name).is_none_or(|f| f.as_of < row.as_of) {
-                    fields.insert(
-                        name.clone(),
-                        ProfileField {
-                            value: value.clone(),
-                            source: source.department.clone(),
-                            as_of: row.as_of,
-                        },
-                    );
-                    changed = true;
-                }
-            }
-            if !changed {
+            let Some((item, condition)) = profile_write(source, row, stored)? else {
                 return Ok(false);
-            }
-            let mut item = profiles::category_item(&row.uscc, source.category, &fields)?;
-            let condition = match version {
-                Some(v) => {
-                    item.version = v + 1;
-                    Condition::VersionEquals(v)
-                }
-                None => Condition::NotExists,
             };
             match self.table.put(item, Some(condition)).await {
                 Ok(()) => return Ok(true),
@@ -438,52 +485,59 @@ impl IngestService {
     }
 }
 
+/// The firm's category item with the row's fields merged in where newer than `stored`, and
+/// the condition that `stored` is still what is there; `None` when nothing is newer.
+fn profile_write(
+    source: &Source,
+    row: &LoadedRow,
+    stored: Option<Item>,
+) -> Result<Option<(Item, Condition)>, Error> {
+    let version = stored.as_ref().map(|item| item.version);
+    let mut fields = match &stored {
+        Some(item) => stored_fields(&row.uscc, item)?,
+        None => BTreeMap::new(),
+    };
+    let mut changed = false;
+    for (name, value) in &row.values {
+        if fields.get(name).is_none_or(|f| f.as_of < row.as_of) {
+            fields.insert(
+                name.clone(),
+                ProfileField {
+                    value: value.clone(),
+                    source: source.department.clone(),
+                    as_of: row.as_of,
+                },
+            );
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let item = profiles::category_item(&row.uscc, source.category, &fields)?;
+    Ok(Some(versioned(item, version)))
+}
+
+/// `item` as the next version after `stored_version`, with the condition that holds it to it.
+fn versioned(mut item: Item, stored_version: Option<u64>) -> (Item, Condition) {
+    match stored_version {
+        Some(v) => {
+            item.version = v + 1;
+            (item, Condition::VersionEquals(v))
+        }
+        None => (item, Condition::NotExists),
+    }
+}
+
 impl IngestService {
     /// Stores the row's indicator values (and industry) in the firm's newest indicators where
     /// newer than what is stored; true if anything was written.
     async fn upsert_indicators(&self, row: &LoadedRow) -> Result<bool, Error> {
-        let incoming = indicator_values(row);
-        if incoming.is_empty() {
-            return Ok(false);
-        }
         let key = profiles::indicators_key(&row.uscc);
-        let as_of = Value::String(row.as_of.to_string());
         for _ in 0..WRITE_ATTEMPTS {
             let stored = self.table.get(&key).await?;
-            let version = stored.as_ref().map(|item| item.version);
-            let mut attrs = stored.map(|item| item.attrs).unwrap_or_default();
-            let mut values = object(&attrs, "values");
-            let mut dates = object(&attrs, profiles::INDICATORS_AS_OF);
-            let mut changed = false;
-            for (id, value) in &incoming {
-                let newer = dates
-                    .get(id)
-                    .and_then(Value::as_str)
-                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                    .is_none_or(|d| d < row.as_of);
-                if !newer {
-                    continue;
-                }
-                if id == profiles::INDUSTRY {
-                    attrs.insert(id.clone(), value.clone());
-                } else {
-                    values.insert(id.clone(), value.clone());
-                }
-                dates.insert(id.clone(), as_of.clone());
-                changed = true;
-            }
-            if !changed {
+            let Some((item, condition)) = indicators_write(row, stored) else {
                 return Ok(false);
-            }
-            attrs.insert("values".into(), Value::Object(values));
-            attrs.insert(profiles::INDICATORS_AS_OF.into(), Value::Object(dates));
-            let mut item = Item::new(key.clone(), attrs);
-            let condition = match version {
-                Some(v) => {
-                    item.version = v + 1;
-                    Condition::VersionEquals(v)
-                }
-                None => Condition::NotExists,
             };
             match self.table.put(item, Some(condition)).await {
                 Ok(()) => return Ok(true),
@@ -497,6 +551,48 @@ impl IngestService {
             row.uscc
         )))
     }
+}
+
+/// The firm's newest-indicators item with the row's indicator values (and industry) merged in
+/// where newer than `stored`, and the condition that `stored` is still what is there; `None`
+/// when nothing is newer.
+fn indicators_write(row: &LoadedRow, stored: Option<Item>) -> Option<(Item, Condition)> {
+    let incoming = indicator_values(row);
+    if incoming.is_empty() {
+        return None;
+    }
+    let as_of = Value::String(row.as_of.to_string());
+    let version = stored.as_ref().map(|item| item.version);
+    let mut attrs = stored.map(|item| item.attrs).unwrap_or_default();
+    let mut values = object(&attrs, "values");
+    let mut dates = object(&attrs, profiles::INDICATORS_AS_OF);
+    let mut changed = false;
+    for (id, value) in &incoming {
+        let newer = dates
+            .get(id)
+            .and_then(Value::as_str)
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .is_none_or(|d| d < row.as_of);
+        if !newer {
+            continue;
+        }
+        if id == profiles::INDUSTRY {
+            attrs.insert(id.clone(), value.clone());
+        } else {
+            values.insert(id.clone(), value.clone());
+        }
+        dates.insert(id.clone(), as_of.clone());
+        changed = true;
+    }
+    if !changed {
+        return None;
+    }
+    attrs.insert("values".into(), Value::Object(values));
+    attrs.insert(profiles::INDICATORS_AS_OF.into(), Value::Object(dates));
+    Some(versioned(
+        Item::new(profiles::indicators_key(&row.uscc), attrs),
+        version,
+    ))
 }
 
 fn object(attrs: &Map<String, Value>, name: &str) -> Map<String, Value> {
