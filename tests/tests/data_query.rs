@@ -340,9 +340,16 @@ async fn grant(
     id
 }
 
-/// Every response body of a test, for the final scan.
-#[derive(Default)]
+/// Every response body of a test, for the final scan (with the process's log lines, captured
+/// from the moment the first one is made).
 struct Responses(Vec<String>);
+
+impl Default for Responses {
+    fn default() -> Self {
+        puhui_tests::logs::capture();
+        Responses(Vec::new())
+    }
+}
 
 impl Responses {
     /// Asks, records the body the caller would get (the view, or the refusal's text) and
@@ -363,16 +370,23 @@ impl Responses {
         r
     }
 
-    /// No raw value of `people` in any body.
+    /// No raw value of `people` in any body or any log line.
     fn assert_clean(&self, people: &[Person]) {
         assert!(!self.0.is_empty());
+        let raw: Vec<String> = people.iter().flat_map(Person::raw).collect();
         for body in &self.0 {
-            for p in people {
-                for raw in p.raw() {
-                    assert!(!body.contains(&raw), "raw {raw} leaked in {body}");
-                }
+            for r in &raw {
+                assert!(!body.contains(r.as_str()), "raw {r} leaked in {body}");
             }
         }
+        let logs = puhui_tests::logs::capture();
+        assert!(
+            logs.lines()
+                .iter()
+                .any(|l| l.contains("data interface served")),
+            "the served queries were logged"
+        );
+        logs.assert_none_contain(&raw);
     }
 }
 

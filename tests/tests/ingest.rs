@@ -23,6 +23,7 @@ use chrono::{Duration, NaiveDate};
 use puhui_domain::authorization::{
     Authorization, AuthorizationId, CREDIT_EVALUATION, ConsentEvidence, Purpose,
 };
+use puhui_domain::interfaces::Sensitivity;
 use puhui_domain::sources::{FieldType, SourceCatalogue};
 use puhui_domain::{Error, ModelName, ProfileCategory, Uscc};
 use puhui_engines::decision::Outcome;
@@ -141,9 +142,11 @@ async fn check_file(env: &Env, file: &GovFile, report: &IngestReport, as_of: Nai
 }
 
 async fn file_set_with_known_defects(env: &Env) {
+    let logs = puhui_tests::logs::capture();
     let svc = service(env);
     let firms = govdata::firms(40, 11);
     let as_of = day("2026-10-31");
+    let mut personal = Vec::new();
     for (n, source) in SourceCatalogue::builtin().sources.iter().enumerate() {
         let file = govdata::batch(source, &firms, as_of, 4, 100 + n as u64);
         // Courts deliver GB18030; the others UTF-8.
@@ -157,7 +160,29 @@ async fn file_set_with_known_defects(env: &Env) {
         check_file(env, &file, &report, as_of).await;
         let listed = svc.reports(&source.id, day("2026-11-23")).await.unwrap();
         assert_eq!(listed, vec![report]);
+        let c2_or_c3: Vec<&str> = source
+            .fields
+            .iter()
+            .filter(|f| matches!(f.sensitivity, Sensitivity::C2 | Sensitivity::C3))
+            .map(|f| f.name.as_str())
+            .collect();
+        for columns in file.loads.values() {
+            personal.extend(
+                c2_or_c3
+                    .iter()
+                    .filter_map(|c| columns.get(*c))
+                    .filter(|v| !v.is_empty())
+                    .cloned(),
+            );
+        }
     }
+    // Personal data loads into profiles and stays out of the logs.
+    assert!(!personal.is_empty(), "the files carry personal data");
+    assert!(
+        logs.lines().iter().any(|l| l.contains("file ingested")),
+        "the ingests were logged"
+    );
+    logs.assert_none_contain(&personal);
     // Two sources feed the operating category: both sets of fields are there.
     let firm = Uscc::parse_lenient(&firms[0]).unwrap();
     let profile = profiles::profile(env.table.as_ref(), &firm).await.unwrap();

@@ -338,7 +338,7 @@ impl Runner {
 /// unknown source) is logged at each sweep; a storage failure ends the sweep until the next.
 async fn ingest_incoming(service: &IngestService, blobs: &LocalBlobStore) {
     use puhui_ports::BlobStore;
-    use puhui_services::ingest::{INCOMING, IngestOutcome};
+    use puhui_services::ingest::INCOMING;
     let listed = match blobs.list(INCOMING).await {
         Ok(l) => l,
         Err(e) => {
@@ -348,10 +348,7 @@ async fn ingest_incoming(service: &IngestService, blobs: &LocalBlobStore) {
     };
     for meta in listed {
         match service.ingest(&meta.key).await {
-            Ok(IngestOutcome::Ingested(r)) => tracing::info!(
-                key = %meta.key, rows_read = r.rows_read, loaded = r.loaded,
-                quarantined = r.quarantined, "data-ingest: file ingested"
-            ),
+            // The service logs each file it ingests.
             Ok(_) => {}
             Err(e @ (puhui_domain::Error::Validation(_) | puhui_domain::Error::NotFound(_))) => {
                 tracing::debug!(key = %meta.key, error = %e, "data-ingest: file skipped");

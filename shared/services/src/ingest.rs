@@ -322,6 +322,12 @@ impl IngestService {
         self.table
             .update(&marker, update, Some(Condition::VersionEquals(version)))
             .await?;
+        tracing::info!(
+            source = %report.source, file = %report.file, rows_read = report.rows_read,
+            loaded = report.loaded, quarantined = report.quarantined,
+            rejected_whole = report.rejection.is_some(), duration_ms = report.duration_ms,
+            "file ingested"
+        );
         Ok(IngestOutcome::Ingested(report))
     }
 
