@@ -55,7 +55,8 @@ pub struct IngestRun {
     pub profiles_written: u64,
     /// Seconds from the blob put to the report.
     pub seconds: f64,
-    /// Peak resident memory of the process, in MiB (`VmHWM`), when the platform reports it.
+    /// Peak resident memory of the process during the ingest, in MiB (`VmHWM`, reset after the
+    /// file was put), when the platform reports it.
     pub peak_rss_mib: Option<f64>,
 }
 

@@ -1,5 +1,6 @@
 //! [`S3BlobStore`]: the blob store port on one S3 bucket.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -70,6 +71,41 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(|e| PortError::Unavailable(format!("GetObject: reading the body: {e}")))?;
         Ok(Some(bytes.into_bytes().to_vec()))
+    }
+
+    async fn download(&self, key: &str, to: &Path) -> PortResult<Option<u64>> {
+        use tokio::io::AsyncWriteExt;
+        check_key(key)?;
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        let mut out = match result {
+            Ok(out) => out,
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(sdk_error("GetObject", e)),
+        };
+        let local = |e: std::io::Error| {
+            PortError::Backend(format!("GetObject: writing {}: {e}", to.display()))
+        };
+        let mut file = tokio::fs::File::create(to).await.map_err(local)?;
+        let mut size = 0u64;
+        while let Some(part) = out
+            .body
+            .try_next()
+            .await
+            .map_err(|e| PortError::Unavailable(format!("GetObject: reading the body: {e}")))?
+        {
+            file.write_all(&part).await.map_err(local)?;
+            size += part.len() as u64;
+        }
+        file.flush().await.map_err(local)?;
+        Ok(Some(size))
     }
 
     async fn list(&self, prefix: &str) -> PortResult<Vec<BlobMeta>> {

@@ -28,7 +28,7 @@ macro_rules! blob_tests {
     ($make:path) => {
         $crate::blob_tests!(@each $make; blob_round_trip_and_overwrite, list_by_prefix_in_key_order,
             delete_is_idempotent, presigned_url_reads_the_object, bad_keys_are_refused,
-            large_binary_objects_survive);
+            large_binary_objects_survive, download_copies_to_a_local_file);
     };
     (@each $make:path; $($name:ident),+) => {
         $(
@@ -163,4 +163,34 @@ pub async fn large_binary_objects_survive(f: BlobFixture) {
             .unwrap(),
         Some(bytes)
     );
+}
+
+/// A download writes the object's exact bytes to the local file and returns its size; an
+/// absent object is `None` and leaves the file alone.
+pub async fn download_copies_to_a_local_file(f: BlobFixture) {
+    let ns = namespace("download");
+    let key = format!("{ns}/incoming.csv");
+    let bytes: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
+    f.store.put(&key, bytes.clone(), "text/csv").await.unwrap();
+    let dir = std::env::temp_dir().join(format!("puhui-{ns}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let to = dir.join("copy");
+    std::fs::write(&to, b"stale content longer than nothing").unwrap();
+    assert_eq!(
+        f.store.download(&key, &to).await.unwrap(),
+        Some(bytes.len() as u64)
+    );
+    assert_eq!(std::fs::read(&to).unwrap(), bytes);
+    let untouched = dir.join("untouched");
+    std::fs::write(&untouched, b"keep").unwrap();
+    assert_eq!(
+        f.store
+            .download(&format!("{ns}/absent"), &untouched)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(std::fs::read(&untouched).unwrap(), b"keep");
+    assert!(f.store.download("../escape", &untouched).await.is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -110,6 +110,19 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
+    async fn download(&self, key: &str, to: &Path) -> PortResult<Option<u64>> {
+        check_key(key)?;
+        let (from, to) = (object_path(&self.root, key), to.to_owned());
+        match blocking(move || std::fs::copy(from, to))
+            .await
+            .and_then(|r| r)
+        {
+            Ok(size) => Ok(Some(size)),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
     async fn list(&self, prefix: &str) -> PortResult<Vec<BlobMeta>> {
         let (root, prefix) = (self.root.clone(), prefix.to_owned());
         let mut listed = blocking(move || {

@@ -1,5 +1,6 @@
 //! The blob store port (S3 semantics): objects by key, listing by prefix, presigned reads.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,6 +37,11 @@ pub trait BlobStore: Send + Sync {
 
     /// Reads an object; `None` if it does not exist.
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>>;
+
+    /// Copies an object into the local file `to` (created or truncated) a part at a time, so a
+    /// file of any size is read without holding it in memory; its size in bytes, or `None` if
+    /// it does not exist (then `to` is left untouched).
+    async fn download(&self, key: &str, to: &Path) -> PortResult<Option<u64>>;
 
     /// Lists every object whose key starts with `prefix`, in key order.
     async fn list(&self, prefix: &str) -> PortResult<Vec<BlobMeta>>;

@@ -23,6 +23,8 @@
 //! stored without an as-of date (seeded by hand) counts as older than any ingested row.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -207,12 +209,20 @@ impl IngestService {
                 format!("no source {} in the catalogue", path.source),
             )
         })?;
-        let bytes = self
-            .blobs
-            .get(blob_key)
+        // The file is spooled to local disk and read from there, so memory stays bounded
+        // however big it is (Lambda: /tmp, sized in the template).
+        let spool = tempfile::NamedTempFile::new()
+            .map_err(|e| Error::Internal(format!("no local spool file: {e}")))?;
+        self.blobs
+            .download(blob_key, spool.path())
             .await?
             .ok_or_else(|| Error::NotFound(format!("object {blob_key}")))?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let sha256 = blocking(spool.path(), |file| {
+            let mut hasher = Sha256::new();
+            std::io::copy(&mut BufReader::new(file), &mut hasher)?;
+            Ok(hex::encode(hasher.finalize()))
+        })
+        .await?;
         let marker = Key::new(
             marker_pk(&path.source, path.date),
             format!("FILE#{}#{sha256}", path.file),
@@ -269,7 +279,14 @@ impl IngestService {
             "{QUARANTINE}{}/{}/{}.ndjson",
             path.source, path.date, path.file
         );
-        match preflight(source, &path.file, &bytes) {
+        let checked = {
+            let (source, name) = (source.clone(), path.file.clone());
+            blocking(spool.path(), move |file| {
+                Ok(preflight(&source, &name, file))
+            })
+            .await?
+        };
+        match checked {
             Err(rejection) => {
                 // The whole file is the quarantined unit; the original stays under incoming/.
                 let line = json!({
@@ -286,7 +303,9 @@ impl IngestService {
             }
             Ok((format, encoding)) => {
                 report.encoding = Some(encoding);
-                let (tally, quarantine) = self.load(source, format, &bytes).await?;
+                let file = File::open(spool.path())
+                    .map_err(|e| Error::Internal(format!("spool file: {e}")))?;
+                let (tally, quarantine) = self.load(source, format, file).await?;
                 if tally.read != tally.loaded + tally.quarantined {
                     return Err(Error::Internal(format!(
                         "{blob_key}: {} rows read but {} loaded and {} quarantined",
@@ -361,12 +380,12 @@ impl IngestService {
         &self,
         source: &Source,
         format: FileFormat,
-        bytes: &[u8],
+        file: File,
     ) -> Result<(Tally, Vec<u8>), Error> {
         let mut tally = Tally::default();
         let mut quarantine = Vec::new();
         let mut chunk: Vec<LoadedRow> = Vec::with_capacity(CHUNK_ROWS);
-        let rows = engine::rows(source, format, bytes)
+        let rows = engine::rows(source, format, file)
             .map_err(|e| Error::Internal(format!("file changed between passes: {e}")))?;
         for outcome in rows {
             let outcome = outcome
@@ -650,17 +669,31 @@ fn indicator_value(kind: IndicatorType, value: &Value) -> Option<Value> {
 /// unreadable half-way (a truncated last character) is quarantined whole rather than half-loaded.
 fn preflight(
     source: &Source,
-    file: &str,
-    bytes: &[u8],
+    name: &str,
+    file: File,
 ) -> Result<(FileFormat, Encoding), FileRejection> {
-    let format = FileFormat::from_name(file)
-        .ok_or_else(|| FileRejection::UnsupportedFormat(file.to_owned()))?;
-    let rows = engine::rows(source, format, bytes)?;
+    let format = FileFormat::from_name(name)
+        .ok_or_else(|| FileRejection::UnsupportedFormat(name.to_owned()))?;
+    let rows = engine::rows(source, format, file)?;
     let encoding = rows.encoding();
     for row in rows {
         row?;
     }
     Ok((format, encoding))
+}
+
+/// Runs `f` over the spooled file opened afresh, on a blocking thread (reading and checking a
+/// large file takes seconds: not on the async workers).
+async fn blocking<T: Send + 'static>(
+    path: &std::path::Path,
+    f: impl FnOnce(File) -> std::io::Result<T> + Send + 'static,
+) -> Result<T, Error> {
+    let path = path.to_owned();
+    let spool = |e: std::io::Error| Error::Internal(format!("spool file: {e}"));
+    tokio::task::spawn_blocking(move || f(File::open(path)?))
+        .await
+        .map_err(|e| Error::Internal(format!("spool reader: {e}")))?
+        .map_err(spool)
 }
 
 fn quarantine_line(row: &QuarantinedRow) -> Result<String, Error> {
