@@ -704,7 +704,13 @@ async fn quota_is_per_bank_and_business_day(env: &Env) {
     let r = responses
         .ask(&s, &officer(&small), &firm, "tax_summary", Purpose::PreLoan)
         .await;
-    assert!(matches!(r, Err(Error::Forbidden(m)) if m.contains("quota of 3")));
+    // 429 at the edge: the quota is named, and it refills at the next Shanghai midnight.
+    let until_midnight = puhui_domain::time::secs_to_next_business_day(env.now());
+    assert!(matches!(
+        r,
+        Err(Error::QuotaExhausted { quota: "data-query-daily", detail, retry_after_secs })
+            if detail.contains("quota of 3") && retry_after_secs == until_midnight
+    ));
     // Other banks keep their own quota.
     responses
         .ask(

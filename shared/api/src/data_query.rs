@@ -149,8 +149,10 @@ pub struct PurposeQuery {
     responses((status = 200, description = "The masked view with each field's source and as-of date (audited)", body = DataView),
         (status = 400, description = "bad USCC, interface id or purpose", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "no valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "role missing, no live authorization (the detail says which: none, expired, revoked, out of scope, purpose), or the daily quota is used up", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "role missing, or no live authorization (the detail says which: none, expired, revoked, out of scope, purpose)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "no such interface, or no profile data of the firm for it", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "the bank's daily quota is used up (type /problems/quota-exhausted/data-query-daily); Retry-After gives the seconds to the next business day (midnight Asia/Shanghai)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the quota refills"))),
         (status = 503, description = "storage busy; retry", body = Problem, content_type = "application/problem+json")))]
 async fn query(
     State(s): State<DataQueryApi>,

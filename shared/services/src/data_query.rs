@@ -19,7 +19,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use puhui_domain::authorization::{Authorization, AuthorizationRefusal, Purpose};
 use puhui_domain::interfaces::Catalogue;
-use puhui_domain::time::business_date;
+use puhui_domain::time::{business_date, secs_to_next_business_day};
 use puhui_domain::{ApplicantId, AuthorizationId, BankId, Error, Principal, Role, Uscc};
 use puhui_engines::masking::{FieldStatus, MaskedView, mask_view};
 use puhui_ports::{Clock, Condition, IdGenerator, Item, Key, PortError, Query, Table, Update};
@@ -35,6 +35,8 @@ use crate::{Listing, PageRequest, codec, profiles};
 pub const ACTION: &str = "data_query";
 /// Default queries a bank may make per business day.
 pub const DEFAULT_DAILY_QUOTA: u64 = 10_000;
+/// The daily query quota's name in the 429 problem type.
+pub const DAILY_QUOTA: &str = "data-query-daily";
 /// Longest interface id kept in an audit record (ids come from the path: untrusted).
 const MAX_AUDITED_ID: usize = 64;
 
@@ -115,6 +117,8 @@ pub enum QueryRefusal {
     Quota {
         /// The quota.
         limit: u64,
+        /// Seconds until the next business day, when it refills.
+        retry_after_secs: u64,
     },
     /// The ingest has written nothing this interface reads for the firm.
     NoProfile(Uscc),
@@ -128,7 +132,7 @@ impl std::fmt::Display for QueryRefusal {
             }
             QueryRefusal::UnknownInterface(id) => write!(f, "no data interface {id}"),
             QueryRefusal::Authorization(r) => write!(f, "{r}"),
-            QueryRefusal::Quota { limit } => write!(
+            QueryRefusal::Quota { limit, .. } => write!(
                 f,
                 "the bank's daily quota of {limit} queries is used up; it resets at midnight Beijing time"
             ),
@@ -173,6 +177,13 @@ impl From<QueryRefusal> for Error {
             QueryRefusal::UnknownInterface(_) | QueryRefusal::NoProfile(_) => {
                 Error::NotFound(strip_not_found(&r.to_string()))
             }
+            QueryRefusal::Quota {
+                retry_after_secs, ..
+            } => Error::QuotaExhausted {
+                quota: DAILY_QUOTA,
+                detail: r.to_string(),
+                retry_after_secs,
+            },
             other => Error::Forbidden(other.to_string()),
         }
     }
@@ -399,7 +410,10 @@ impl DataQueryService {
         now: DateTime<Utc>,
     ) -> Result<Result<(), QueryRefusal>, Error> {
         let limit = self.config.quota_of(bank);
-        let exhausted = Ok(Err(QueryRefusal::Quota { limit }));
+        let exhausted = Ok(Err(QueryRefusal::Quota {
+            limit,
+            retry_after_secs: secs_to_next_business_day(now),
+        }));
         if limit == 0 {
             return exhausted;
         }
@@ -588,9 +602,16 @@ mod tests {
         let r = QueryRefusal::from(AuthorizationRefusal::None);
         assert_eq!(r.code(), "no_authorization");
         assert!(matches!(Error::from(r), Error::Forbidden(_)));
-        let q = QueryRefusal::Quota { limit: 3 };
+        let q = QueryRefusal::Quota {
+            limit: 3,
+            retry_after_secs: 60,
+        };
         assert_eq!(q.code(), "quota_exhausted");
-        assert!(matches!(Error::from(q), Error::Forbidden(m) if m.contains("quota of 3")));
+        assert!(matches!(
+            Error::from(q),
+            Error::QuotaExhausted { quota: DAILY_QUOTA, detail, retry_after_secs: 60 }
+                if detail.contains("quota of 3")
+        ));
         assert!(matches!(
             Error::from(QueryRefusal::UnknownInterface("x".into())),
             Error::NotFound(m) if m == "data interface x"
