@@ -8,11 +8,13 @@
 //! | GET | /v1/interfaces | bank | the interface catalogue (definitions, no data) |
 //! | GET | /v1/audit | bank, platform | audit records: a bank its own, platform staff all (`?bank=`) |
 //! | GET | /v1/applicant/authorizations | applicant | the authorizations the applicant consented to |
+//! | POST | /v1/applicant/authorizations | applicant (the firm's legal representative) | authorize a bank directly |
 //! | POST | /v1/applicant/authorizations/{id}/revoke | applicant | revoke one from now on |
 
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts, Path, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,13 +24,15 @@ use puhui_domain::interfaces::Catalogue;
 use puhui_domain::{AuthorizationId, Error, FieldError, Uscc};
 use puhui_edge::problem::Problem;
 use puhui_edge::{
-    ApiError, ApiQuery, ApplicantSession, Authenticated, Authenticator, PathParam, Sessions,
+    ApiError, ApiJson, ApiQuery, ApplicantSession, Authenticated, Authenticator, PathParam,
+    Sessions,
 };
 use puhui_ports::{Clock, IdGenerator, Table};
 use puhui_services::Listing;
 use puhui_services::audit::AuditRecord;
 use puhui_services::data_query::{
     ApplicantAuthorization, AuditFilter, DataQueryConfig, DataQueryService, DataView,
+    DirectAuthorization,
 };
 use serde::Deserialize;
 
@@ -79,7 +83,10 @@ pub fn routes(state: DataQueryApi) -> Router {
         .route("/v1/firms/{uscc}/interfaces/{interface}", get(query))
         .route("/v1/interfaces", get(catalogue))
         .route("/v1/audit", get(audit))
-        .route("/v1/applicant/authorizations", get(my_authorizations))
+        .route(
+            "/v1/applicant/authorizations",
+            get(my_authorizations).post(grant),
+        )
         .route("/v1/applicant/authorizations/{id}/revoke", post(revoke))
         .with_state(state)
 }
@@ -197,6 +204,23 @@ async fn my_authorizations(
     ApplicantSession(who): ApplicantSession,
 ) -> ApiResult {
     Ok(Json(s.service.applicant_authorizations(&who).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/applicant/authorizations", tag = "applicant", security(("applicant_session" = [])),
+    request_body = DirectAuthorization,
+    responses((status = 201, description = "Granted from now until valid_until; evidence: the applicant, method legal_rep_direct, the consent text version, the time. Listed and revocable like a claim's", body = ApplicantAuthorization),
+        (status = 400, description = "body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no valid session", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the applicant is not the firm's legal representative (its verified phone is not the one in the firm's registration), has no verified phone, or the firm has no registration on record", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "bad USCC or bank, unknown or repeated interface or purpose, validity in the past or over a year, bad consent text version (errors[] name each field)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "storage busy; retry", body = Problem, content_type = "application/problem+json")))]
+async fn grant(
+    State(s): State<DataQueryApi>,
+    ApplicantSession(who): ApplicantSession,
+    body: ApiJson<DirectAuthorization>,
+) -> ApiResult {
+    let granted = s.service.grant_for_applicant(&who, body.value).await?;
+    Ok((StatusCode::CREATED, Json(granted)).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/applicant/authorizations/{id}/revoke", tag = "applicant", security(("applicant_session" = [])),
