@@ -642,7 +642,10 @@ mod tests {
         );
     }
 
-    fn batch(rows: &[(&str, Option<&str>, Option<i64>, Option<bool>)]) -> RecordBatch {
+    /// A test row: USCC, tax credit grade, headcount, dishonest debtor.
+    type Row<'a> = (&'a str, Option<&'a str>, Option<i64>, Option<bool>);
+
+    fn batch(rows: &[Row]) -> RecordBatch {
         let schema = Schema::new(vec![
             Field::new("uscc", DataType::Utf8, false),
             Field::new(TAX_GRADE, DataType::Utf8, true),
@@ -691,7 +694,7 @@ mod tests {
             (c.as_str(), Some("A"), Some(50), Some(false)),
             (d.as_str(), Some("A"), Some(20), Some(false)),
         ];
-        let run = |f: Value, rows: &[(&str, Option<&str>, Option<i64>, Option<bool>)]| {
+        let run = |f: Value, rows: &[Row]| {
             let c = compile(&filters(f)).unwrap();
             matching(&c, &[batch(rows)])
                 .unwrap()
@@ -727,7 +730,7 @@ mod tests {
         ];
         assert_eq!(
             run(json!({"clear_of": ["dishonest_debtor"]}), &unknown),
-            [c.clone()]
+            std::slice::from_ref(&c)
         );
         assert_eq!(run(json!({"headcount": {"max": 100}}), &unknown), {
             let mut v = vec![b.clone(), c.clone()];
