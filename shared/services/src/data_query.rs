@@ -37,7 +37,7 @@ use puhui_ports::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::audit::{AuditLog, AuditOutcome, AuditRecord, sha256_json};
+use crate::audit::{AuditLog, AuditOutcome, AuditRecord, AuditedRefusal};
 use crate::authorizations::Authorizations;
 use crate::financing::verified_phone_in;
 use crate::paging::all_pages;
@@ -163,9 +163,8 @@ impl From<AuthorizationRefusal> for QueryRefusal {
     }
 }
 
-impl QueryRefusal {
-    /// The reason code kept in the audit record.
-    pub fn code(&self) -> &'static str {
+impl AuditedRefusal for QueryRefusal {
+    fn code(&self) -> &'static str {
         match self {
             QueryRefusal::Role => "forbidden_role",
             QueryRefusal::UnknownInterface(_) => "unknown_interface",
@@ -359,25 +358,7 @@ impl DataQueryService {
         let result = self
             .query_inner(who, &bank, uscc, interface, purpose, now, &mut record)
             .await;
-        let answer = match result {
-            Ok(Ok(view)) => {
-                record.response_sha256 = Some(sha256_json(&view));
-                Ok(view)
-            }
-            Ok(Err(refusal)) => {
-                record.outcome = AuditOutcome::Refused {
-                    reason: refusal.code().into(),
-                };
-                Err(refusal.into())
-            }
-            Err(e) => {
-                // A fault is recorded too: the request was made, and nothing was served.
-                record.outcome = AuditOutcome::Refused {
-                    reason: "error".into(),
-                };
-                Err(e)
-            }
-        };
+        let answer = record.conclude(result);
         self.audit_log().append(&record).await?;
         answer
     }
@@ -458,8 +439,9 @@ impl DataQueryService {
         let day = business_date(now);
         let key = Key::new(format!("QUOTA#{bank}"), format!("DAY#{day}"));
         let bound = i64::try_from(limit).unwrap_or(i64::MAX);
-        // Two rounds cover the one race: another query creating the day's counter meanwhile.
-        for _ in 0..2 {
+        // Three rounds cover the one race: another query creating the day's counter meanwhile
+        // (after it exists, an add fails only on the bound).
+        for _ in 0..3 {
             let add = Update {
                 add: vec![("used".into(), 1)],
                 ..Update::default()
@@ -473,8 +455,14 @@ impl DataQueryService {
                 Err(PortError::ConditionFailed(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            if self.table.get(&key).await?.is_some() {
-                return exhausted;
+            // The add failed on the bound, or because there was no counter yet; one created
+            // since then by a concurrent query is counted on, not taken as used up.
+            if let Some(counter) = self.table.get(&key).await? {
+                let used = counter.attrs.get("used").and_then(|v| v.as_u64());
+                if used.is_none_or(|u| u >= limit) {
+                    return exhausted;
+                }
+                continue;
             }
             let mut first = Item::new(
                 key.clone(),

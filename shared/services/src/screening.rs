@@ -32,7 +32,7 @@ use puhui_ports::{BlobStore, Clock, IdGenerator, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::audit::{AuditLog, AuditOutcome, AuditRecord, sha256_json};
+use crate::audit::{AuditLog, AuditOutcome, AuditRecord, AuditedRefusal, sha256_json};
 use crate::profiles;
 use crate::risk::SnapshotStore;
 
@@ -159,9 +159,8 @@ pub enum ScreeningRefusal {
     NoSnapshot,
 }
 
-impl ScreeningRefusal {
-    /// The reason code kept in the audit record.
-    pub fn code(&self) -> &'static str {
+impl AuditedRefusal for ScreeningRefusal {
+    fn code(&self) -> &'static str {
         match self {
             ScreeningRefusal::Role => "forbidden_role",
             ScreeningRefusal::Invalid(_) => "invalid_request",
@@ -459,25 +458,8 @@ impl ScreeningService {
             result: None,
             response_sha256: None,
         };
-        let answer = match self.screen_inner(who, &bank, &request, &mut record).await {
-            Ok(Ok(page)) => {
-                record.response_sha256 = Some(sha256_json(&page));
-                Ok(page)
-            }
-            Ok(Err(refusal)) => {
-                record.outcome = AuditOutcome::Refused {
-                    reason: refusal.code().into(),
-                };
-                Err(refusal.into())
-            }
-            Err(e) => {
-                // A fault is recorded too: the request was made, and nothing was served.
-                record.outcome = AuditOutcome::Refused {
-                    reason: "error".into(),
-                };
-                Err(e)
-            }
-        };
+        let result = self.screen_inner(who, &bank, &request, &mut record).await;
+        let answer = record.conclude(result);
         AuditLog::new(self.table.clone()).append(&record).await?;
         answer
     }
