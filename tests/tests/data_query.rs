@@ -1218,6 +1218,29 @@ async fn screening(env: &Env) {
         json!(expected.len())
     );
     assert!(records.iter().all(|r| r.uscc.is_none()));
+
+    // A newer snapshot is screened from then on (nothing remembered from the older one), and
+    // a cursor of the older one is refused.
+    let newer = TempDir::new("screening");
+    puhui_samplekit::snapshot::write(&newer.0, 200, 31, 1, "2026-11").unwrap();
+    SnapshotStore::new(env.blobs.clone())
+        .publish(&newer.0)
+        .await
+        .unwrap();
+    let page = s.screen(&who, ask(&broad)).await.unwrap();
+    assert_eq!(
+        (page.period.as_str(), page.total, page.capped),
+        ("2026-11", 200, false)
+    );
+    let stale = ScreeningRequest {
+        filters: filters.clone(),
+        limit: None,
+        cursor: first.next_cursor.clone(),
+    };
+    assert!(matches!(
+        s.screen(&who, stale).await,
+        Err(Error::Validation(e)) if e[0].field == "cursor"
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------

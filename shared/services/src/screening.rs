@@ -14,7 +14,8 @@
 //!
 //! Not in this slice: industry and years in business (the snapshot has no such columns yet).
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
@@ -414,7 +415,19 @@ pub struct ScreeningService {
     snapshots: SnapshotStore,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    recent: Mutex<VecDeque<(String, Matches)>>,
 }
+
+/// The capped, sorted matches of one screening over one snapshot.
+#[derive(Debug, Clone)]
+struct Matches {
+    firms: Arc<Vec<Uscc>>,
+    capped: bool,
+}
+
+/// Screenings whose matches a warm instance keeps, so the next pages of a screening do not
+/// read and evaluate the snapshot again (each at most [`MATCH_CAP`] codes).
+const RECENT: usize = 16;
 
 impl ScreeningService {
     /// The service over the table (profiles, audit) and the blob store (snapshots).
@@ -429,7 +442,48 @@ impl ScreeningService {
             snapshots: SnapshotStore::new(blobs),
             clock,
             ids,
+            recent: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// The matches of `compiled` over the snapshot of `manifest`: remembered from an earlier
+    /// page of the same screening (same filters, same manifest) or evaluated now.
+    async fn matches(
+        &self,
+        manifest: &puhui_snapshot::Manifest,
+        filters_hash: &str,
+        compiled: Compiled,
+    ) -> Result<Matches, Error> {
+        let key = format!("{}|{filters_hash}", sha256_json(manifest));
+        let remembered = self
+            .recent
+            .lock()
+            .ok()
+            .and_then(|r| r.iter().find(|(k, _)| *k == key).map(|(_, m)| m.clone()));
+        if let Some(m) = remembered {
+            return Ok(m);
+        }
+        let batches = self
+            .snapshots
+            .all(manifest, Some(compiled.indicators.clone()))
+            .await?;
+        // Evaluation is CPU work: off the async workers.
+        let mut found = tokio::task::spawn_blocking(move || matching(&compiled, &batches))
+            .await
+            .map_err(|e| Error::Internal(format!("screening stopped: {e}")))??;
+        let capped = found.len() > MATCH_CAP;
+        found.truncate(MATCH_CAP);
+        let m = Matches {
+            firms: Arc::new(found),
+            capped,
+        };
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() >= RECENT {
+                recent.pop_front();
+            }
+            recent.push_back((key, m.clone()));
+        }
+        Ok(m)
     }
 
     /// One page of the firms the filters match, for the caller's bank, audited whatever the
@@ -499,16 +553,10 @@ impl ScreeningService {
                 }
             },
         };
-        let batches = self
-            .snapshots
-            .all(&manifest, Some(compiled.indicators.clone()))
-            .await?;
-        // Evaluation is CPU work: off the async workers.
-        let mut found = tokio::task::spawn_blocking(move || matching(&compiled, &batches))
-            .await
-            .map_err(|e| Error::Internal(format!("screening stopped: {e}")))??;
-        let capped = found.len() > MATCH_CAP;
-        found.truncate(MATCH_CAP);
+        let Matches {
+            firms: found,
+            capped,
+        } = self.matches(&manifest, &filters_hash, compiled).await?;
         let start = after.map_or(0, |a| found.partition_point(|u| *u <= a));
         let page: Vec<Uscc> = found.iter().skip(start).take(size).cloned().collect();
         let next_cursor = match page.last() {
