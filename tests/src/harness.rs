@@ -435,6 +435,24 @@ pub async fn loan_code(ports: &FinancingPorts) -> LoanCodeId {
         .id
 }
 
+/// A temporary folder, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new empty folder under the system's temporary folder, named after `purpose`.
+    pub fn new(purpose: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("puhui-{purpose}-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Logs an applicant in through the WeChat stand-in, with a verified phone.
 pub async fn applicant(ports: &FinancingPorts) -> ApplicantId {
     let login = ApplicantService::new(ports.clone(), Arc::new(DevWeChat::new()))

@@ -28,7 +28,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,8 +55,8 @@ use puhui_services::risk::{
     SnapshotStore, TaskOutcome, TaskRecord, TaskStatus, WatchListService,
 };
 use puhui_tests::harness::{
-    Env, Fault, Faulty, Kind, MAX_RECEIVES, bank, drain, feed, firm_uscc, notification, officer,
-    platform_admin, product_admin, risk_admin, setup,
+    Env, Fault, Faulty, Kind, MAX_RECEIVES, TempDir, bank, drain, feed, firm_uscc, notification,
+    officer, platform_admin, product_admin, risk_admin, setup,
 };
 use serde_json::{Map, Value, json};
 
@@ -156,23 +156,6 @@ async fn configure(ports: &RiskPorts, b: &BankPlan) {
 /// A firm's indicators as the row-wise evaluator reads them (missing values left out).
 type Row = Map<String, Value>;
 
-/// A temporary folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let d = std::env::temp_dir().join(format!("puhui-risk-{}", ulid::Ulid::new()));
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Every firm of the snapshot in `dir`, in snapshot order, as (uscc, row), built from the Arrow
 /// columns independently of the worker's reading.
 fn rows(dir: &Path) -> Vec<(String, Row)> {
@@ -213,7 +196,7 @@ async fn publish(
     shards: usize,
     period: &str,
 ) -> Vec<(String, Row)> {
-    let dir = TempDir::new();
+    let dir = TempDir::new("risk");
     puhui_samplekit::snapshot::write(&dir.0, firms, seed, shards, period).unwrap();
     let m = SnapshotStore::new(ports.blobs.clone())
         .publish(&dir.0)
@@ -1426,7 +1409,7 @@ async fn approved_borrower_is_watched_and_scanned(env: &Env) {
         )
         .await
         .unwrap();
-    let dir = TempDir::new();
+    let dir = TempDir::new("risk");
     blank_snapshot(&dir.0, &firm_uscc(), PERIOD);
     SnapshotStore::new(risk.blobs.clone())
         .publish(&dir.0)

@@ -1,10 +1,12 @@
 //! Lambda entry point of data-query: banks' data-interface queries (masked, audited,
-//! quota-counted), the catalogue, the audit listing, and applicants' own authorizations.
-//! Wiring only; the routes live in `puhui_api::data_query`.
+//! quota-counted), screening (public identity of firms matching indicator filters), the
+//! catalogue, the audit listing, and applicants' own authorizations. Wiring only; the routes
+//! live in `puhui_api::data_query` and `puhui_api::screening`.
 
 use std::sync::Arc;
 
 use puhui_api::data_query::{DataQueryApi, routes};
+use puhui_api::screening::ScreeningApi;
 use puhui_ports::{SystemClock, UlidGenerator};
 use puhui_services::data_query::DataQueryConfig;
 
@@ -12,15 +14,26 @@ use puhui_services::data_query::DataQueryConfig;
 async fn main() -> Result<(), lambda_http::Error> {
     puhui_edge::observe::init_logging();
     puhui_edge::observe::init_metrics("data-query");
-    let (_aws, table) = puhui_wiring::backend().await?;
+    let (aws, table) = puhui_wiring::backend().await?;
+    let auth = puhui_wiring::authenticator()?;
+    let screening = ScreeningApi::new(
+        table.clone(),
+        puhui_wiring::blobs(&aws)?,
+        Arc::new(SystemClock),
+        Arc::new(UlidGenerator::default()),
+        auth.clone(),
+    );
     let api = DataQueryApi::new(
         table,
         Arc::new(SystemClock),
         Arc::new(UlidGenerator::default()),
         DataQueryConfig::from_env()?,
-        puhui_wiring::authenticator()?,
+        auth,
         Arc::new(puhui_edge::Sessions::from_env()?),
     );
-    let app = puhui_api::finish(routes(api), puhui_edge::max_body_bytes_from_env());
+    let app = puhui_api::finish(
+        routes(api).merge(puhui_api::screening::routes(screening)),
+        puhui_edge::max_body_bytes_from_env(),
+    );
     lambda_http::run(app).await
 }

@@ -8,11 +8,13 @@
 //! | GET | /v1/interfaces | bank | the interface catalogue (definitions, no data) |
 //! | GET | /v1/audit | bank, platform | audit records: a bank its own, platform staff all (`?bank=`) |
 //! | GET | /v1/applicant/authorizations | applicant | the authorizations the applicant consented to |
+//! | POST | /v1/applicant/authorizations | applicant (the firm's legal representative) | authorize a bank directly |
 //! | POST | /v1/applicant/authorizations/{id}/revoke | applicant | revoke one from now on |
 
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts, Path, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,13 +24,15 @@ use puhui_domain::interfaces::Catalogue;
 use puhui_domain::{AuthorizationId, Error, FieldError, Uscc};
 use puhui_edge::problem::Problem;
 use puhui_edge::{
-    ApiError, ApiQuery, ApplicantSession, Authenticated, Authenticator, PathParam, Sessions,
+    ApiError, ApiJson, ApiQuery, ApplicantSession, Authenticated, Authenticator, PathParam,
+    Sessions,
 };
 use puhui_ports::{Clock, IdGenerator, Table};
 use puhui_services::Listing;
 use puhui_services::audit::AuditRecord;
 use puhui_services::data_query::{
     ApplicantAuthorization, AuditFilter, DataQueryConfig, DataQueryService, DataView,
+    DirectAuthorization,
 };
 use serde::Deserialize;
 
@@ -79,7 +83,10 @@ pub fn routes(state: DataQueryApi) -> Router {
         .route("/v1/firms/{uscc}/interfaces/{interface}", get(query))
         .route("/v1/interfaces", get(catalogue))
         .route("/v1/audit", get(audit))
-        .route("/v1/applicant/authorizations", get(my_authorizations))
+        .route(
+            "/v1/applicant/authorizations",
+            get(my_authorizations).post(grant),
+        )
         .route("/v1/applicant/authorizations/{id}/revoke", post(revoke))
         .with_state(state)
 }
@@ -149,8 +156,10 @@ pub struct PurposeQuery {
     responses((status = 200, description = "The masked view with each field's source and as-of date (audited)", body = DataView),
         (status = 400, description = "bad USCC, interface id or purpose", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "no valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "role missing, no live authorization (the detail says which: none, expired, revoked, out of scope, purpose), or the daily quota is used up", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "role missing, or no live authorization (the detail says which: none, expired, revoked, out of scope, purpose)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "no such interface, or no profile data of the firm for it", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "the bank's daily quota is used up (type /problems/quota-exhausted/data-query-daily); Retry-After gives the seconds to the next business day (midnight Asia/Shanghai)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the quota refills"))),
         (status = 503, description = "storage busy; retry", body = Problem, content_type = "application/problem+json")))]
 async fn query(
     State(s): State<DataQueryApi>,
@@ -197,6 +206,23 @@ async fn my_authorizations(
     Ok(Json(s.service.applicant_authorizations(&who).await?).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/applicant/authorizations", tag = "applicant", security(("applicant_session" = [])),
+    request_body = DirectAuthorization,
+    responses((status = 201, description = "Granted from now until valid_until; evidence: the applicant, method legal_rep_direct, the consent text version, the time. Listed and revocable like a claim's", body = ApplicantAuthorization),
+        (status = 400, description = "body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no valid session", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the applicant is not the firm's legal representative (its verified phone is not the one in the firm's registration), has no verified phone, or the firm has no registration on record", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "bad USCC or bank, unknown or repeated interface or purpose, validity in the past or over a year, bad consent text version (errors[] name each field)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "storage busy; retry", body = Problem, content_type = "application/problem+json")))]
+async fn grant(
+    State(s): State<DataQueryApi>,
+    ApplicantSession(who): ApplicantSession,
+    body: ApiJson<DirectAuthorization>,
+) -> ApiResult {
+    let granted = s.service.grant_for_applicant(&who, body.value).await?;
+    Ok((StatusCode::CREATED, Json(granted)).into_response())
+}
+
 #[utoipa::path(post, path = "/v1/applicant/authorizations/{id}/revoke", tag = "applicant", security(("applicant_session" = [])),
     params(("id" = String, Path, description = "Authorization id")),
     responses((status = 200, description = "Revoked: the bank's queries are refused from now on (a repeat keeps the first instant)", body = ApplicantAuthorization),
@@ -224,30 +250,233 @@ mod tests {
     use puhui_embedded::SqliteTable;
     use puhui_ports::SystemClock;
     use puhui_samplekit::tokens::DevIssuer;
-    use serde_json::Value;
+    use serde_json::{Value, json};
     use tower::ServiceExt;
 
     const FIRM: &str = "91350100M000100Y43";
 
     fn app(issuer: &DevIssuer) -> Router {
+        app_with(issuer, DataQueryConfig::default()).0
+    }
+
+    /// The data-query and screening routes over a fresh embedded backend, with the table (to
+    /// seed) and the applicant sessions (to sign in).
+    fn app_with(
+        issuer: &DevIssuer,
+        config: DataQueryConfig,
+    ) -> (Router, Arc<dyn Table>, Arc<Sessions>) {
         let dir = std::env::temp_dir().join(format!("puhui-dq-{}", ulid::Ulid::new()));
         std::fs::create_dir_all(&dir).unwrap();
-        let auth = Authenticator::new(AuthConfig {
-            issuer: DEFAULT_ISSUER.into(),
-            audience: DEFAULT_AUDIENCE.into(),
-            algorithm: jsonwebtoken::Algorithm::ES256,
-            jwks: serde_json::from_str(&issuer.jwks_json()).unwrap(),
-        })
-        .unwrap();
-        let state = DataQueryApi::new(
-            Arc::new(SqliteTable::open(dir.join("t.db")).unwrap()),
-            Arc::new(SystemClock),
-            Arc::new(puhui_ports::UlidGenerator::default()),
-            DataQueryConfig::default(),
-            Arc::new(auth),
-            Arc::new(Sessions::new(&[9u8; 32], std::time::Duration::from_secs(600)).unwrap()),
+        let table: Arc<dyn Table> = Arc::new(SqliteTable::open(dir.join("t.db")).unwrap());
+        let sessions =
+            Arc::new(Sessions::new(&[9u8; 32], std::time::Duration::from_secs(600)).unwrap());
+        let auth = Arc::new(
+            Authenticator::new(AuthConfig {
+                issuer: DEFAULT_ISSUER.into(),
+                audience: DEFAULT_AUDIENCE.into(),
+                algorithm: jsonwebtoken::Algorithm::ES256,
+                jwks: serde_json::from_str(&issuer.jwks_json()).unwrap(),
+            })
+            .unwrap(),
         );
-        crate::finish(routes(state), 16 * 1024)
+        let ids = Arc::new(puhui_ports::UlidGenerator::default());
+        let state = DataQueryApi::new(
+            table.clone(),
+            Arc::new(SystemClock),
+            ids.clone(),
+            config,
+            auth.clone(),
+            sessions.clone(),
+        );
+        let blobs = Arc::new(puhui_embedded::LocalBlobStore::new(
+            dir.join("blobs"),
+            "http://127.0.0.1:1/blobs".into(),
+            vec![7u8; 32],
+            Arc::new(SystemClock),
+        ));
+        let screening = crate::screening::ScreeningApi::new(
+            table.clone(),
+            blobs,
+            Arc::new(SystemClock),
+            ids,
+            auth,
+        );
+        let app = crate::finish(
+            routes(state).merge(crate::screening::routes(screening)),
+            16 * 1024,
+        );
+        (app, table, sessions)
+    }
+
+    async fn send(app: &Router, req: Request<Body>) -> (StatusCode, HeaderMapOf, Value) {
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    type HeaderMapOf = axum::http::HeaderMap;
+
+    fn post_json(uri: &str, auth: &str, body: Value) -> Request<Body> {
+        Request::post(uri)
+            .header("authorization", format!("Bearer {auth}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn screening_refuses_unknown_filters_and_waits_for_a_snapshot() {
+        let issuer = DevIssuer::generate().unwrap();
+        let (app, _, _) = app_with(&issuer, DataQueryConfig::default());
+        let officer = issuer
+            .bank_token("u1", "nbcb", &["loan_officer"], 600)
+            .unwrap();
+        let cases = [
+            (
+                json!({"filters": {"industries": ["C"]}}),
+                "filters.industries",
+            ),
+            (
+                json!({"filters": {"tax_credit_grades": ["Z"]}}),
+                "filters.tax_credit_grades[0]",
+            ),
+            (
+                json!({"filters": {"regions": ["330203"]}, "limit": 500}),
+                "limit",
+            ),
+            (json!({"filters": {}}), "filters"),
+        ];
+        for (body, field) in cases {
+            let (status, _, problem) = send(&app, post_json("/v1/screening", &officer, body)).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+            assert_eq!(problem["errors"][0]["field"], json!(field), "{problem}");
+        }
+        let ok = json!({"filters": {"regions": ["330203"]}});
+        let (status, _, problem) =
+            send(&app, post_json("/v1/screening", &officer, ok.clone())).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("snapshot"));
+        let risk = issuer
+            .bank_token("u2", "nbcb", &["risk_admin"], 600)
+            .unwrap();
+        let (status, _, _) = send(&app, post_json("/v1/screening", &risk, ok)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn a_used_up_quota_is_429_with_retry_after() {
+        let issuer = DevIssuer::generate().unwrap();
+        let nbcb = puhui_domain::BankId::parse("nbcb").unwrap();
+        let config = DataQueryConfig {
+            daily_quota: 10,
+            bank_quotas: [(nbcb.clone(), 0)].into(),
+        };
+        let (app, table, _) = app_with(&issuer, config);
+        let now = chrono::Utc::now();
+        puhui_services::authorizations::Authorizations::new(table, Arc::new(SystemClock))
+            .grant(&puhui_domain::Authorization {
+                id: AuthorizationId(ulid::Ulid::new()),
+                uscc: Uscc::parse(FIRM).unwrap(),
+                bank_id: nbcb,
+                scope: vec!["tax_summary".into()],
+                purposes: vec![Purpose::PreLoan],
+                valid_from: now - chrono::Duration::hours(1),
+                valid_until: now + chrono::Duration::days(1),
+                evidence: puhui_domain::authorization::ConsentEvidence {
+                    consented_by: "rep".into(),
+                    method: "counter".into(),
+                    text_version: "v1".into(),
+                    at: now,
+                },
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        let officer = issuer
+            .bank_token("u1", "nbcb", &["loan_officer"], 600)
+            .unwrap();
+        let req = Request::get(format!(
+            "/v1/firms/{FIRM}/interfaces/tax_summary?purpose=pre_loan"
+        ))
+        .header("authorization", format!("Bearer {officer}"))
+        .body(Body::empty())
+        .unwrap();
+        let (status, headers, problem) = send(&app, req).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
+        assert_eq!(
+            problem["type"],
+            json!("/problems/quota-exhausted/data-query-daily")
+        );
+        let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert_eq!(
+            retry,
+            puhui_domain::time::secs_to_next_business_day(chrono::Utc::now()),
+            "seconds to the next midnight in Shanghai"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_direct_authorization_needs_a_session_and_names_bad_fields() {
+        let issuer = DevIssuer::generate().unwrap();
+        let (app, _, sessions) = app_with(&issuer, DataQueryConfig::default());
+        let body = json!({
+            "uscc": FIRM, "bank": "nbcb", "interfaces": ["tax_summary"], "purposes": ["pre_loan"],
+            "valid_until": chrono::Utc::now() + chrono::Duration::days(30),
+            "consent_text_version": "direct-v1"
+        });
+        let bank = issuer
+            .bank_token("u1", "nbcb", &["loan_officer"], 600)
+            .unwrap();
+        let (status, _, _) = send(
+            &app,
+            post_json("/v1/applicant/authorizations", &bank, body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (session, _) = sessions
+            .issue(
+                &puhui_domain::ApplicantId("app-1".into()),
+                chrono::Utc::now(),
+            )
+            .unwrap();
+        let mut bad = body.clone();
+        bad["purposes"] = json!(["gossip"]);
+        let (status, _, problem) = send(
+            &app,
+            post_json("/v1/applicant/authorizations", &session, bad),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], json!("purposes[0]"));
+        let mut bad = body.clone();
+        bad["interfaces"] = json!(["gossip"]);
+        let (status, _, problem) = send(
+            &app,
+            post_json("/v1/applicant/authorizations", &session, bad),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], json!("interfaces[0]"));
+        // Well-formed, but this applicant has no verified phone: not recognised as the legal
+        // representative.
+        let (status, _, problem) = send(
+            &app,
+            post_json("/v1/applicant/authorizations", &session, body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("verify your phone")
+        );
     }
 
     async fn get(app: &Router, uri: &str, token: &str) -> (StatusCode, String, Value) {

@@ -10,6 +10,7 @@ pub mod events;
 pub mod products;
 pub mod risk;
 pub mod scoring;
+pub mod screening;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -103,10 +104,11 @@ pub struct ScoringDoc;
 #[openapi(
     paths(
         data_query::query, data_query::catalogue, data_query::audit,
-        data_query::my_authorizations, data_query::revoke
+        data_query::my_authorizations, data_query::grant, data_query::revoke,
+        screening::screen
     ),
     modifiers(&BearerAuth, &ApplicantSessionAuth),
-    tags((name = "data", description = "Data interfaces: masked views of a firm under its authorization, the catalogue, the audit of every query (bank JWT)"))
+    tags((name = "data", description = "Data interfaces: masked views of a firm under its authorization, screening by indicator filters (public identity only), the catalogue, the audit of every query (bank JWT)"))
 )]
 pub struct DataQueryDoc;
 

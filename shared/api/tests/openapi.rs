@@ -72,6 +72,8 @@ fn every_route_is_documented() {
         "GET /v1/interfaces",
         "GET /v1/audit",
         "GET /v1/applicant/authorizations",
+        "POST /v1/applicant/authorizations",
+        "POST /v1/screening",
         "POST /v1/applicant/authorizations/{id}/revoke",
     ]
     .into_iter()

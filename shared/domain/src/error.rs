@@ -74,6 +74,16 @@ pub enum Error {
     /// A required precondition header is missing.
     #[error("precondition required: {0}")]
     PreconditionRequired(String),
+    /// A quota of the caller's is used up; it refills after `retry_after_secs`.
+    #[error("quota exhausted: {detail}")]
+    QuotaExhausted {
+        /// Which quota (a slug: `data-query-daily`), named in the problem type.
+        quota: &'static str,
+        /// What the caller is told.
+        detail: String,
+        /// Seconds until the quota refills (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
     /// A dependency is unavailable or throttled; the caller may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),

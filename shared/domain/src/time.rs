@@ -13,6 +13,19 @@ pub fn business_date(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&SHANGHAI).date_naive()
 }
 
+/// Whole seconds from `now` to the next business day (midnight in Shanghai), at least 1: when
+/// daily quotas refill.
+pub fn secs_to_next_business_day(now: DateTime<Utc>) -> u64 {
+    let next = business_date(now)
+        .succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|t| t.and_local_timezone(SHANGHAI).single());
+    next.map_or(86_400, |t| {
+        let secs = (t.with_timezone(&Utc) - now).num_seconds();
+        u64::try_from(secs).unwrap_or(1).max(1)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,5 +40,11 @@ mod tests {
             .with_timezone(&Utc);
         assert_eq!(business_date(before).to_string(), "2026-11-22");
         assert_eq!(business_date(after).to_string(), "2026-11-23");
+        assert_eq!(secs_to_next_business_day(before), 1);
+        assert_eq!(secs_to_next_business_day(after), 86_400);
+        let noon_beijing = DateTime::parse_from_rfc3339("2026-11-22T04:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(secs_to_next_business_day(noon_beijing), 12 * 3_600);
     }
 }

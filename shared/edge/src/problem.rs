@@ -47,10 +47,16 @@ impl ApiError {
                 "an internal error occurred; it has been logged".into(),
                 vec![],
             ),
+            Error::QuotaExhausted { detail, .. } => (detail.clone(), vec![]),
             other => (other.to_string(), vec![]),
         };
+        // A quota's problem type names the quota, so clients can tell them apart.
+        let kind = match &self.0 {
+            Error::QuotaExhausted { quota, .. } => format!("/problems/{slug}/{quota}"),
+            _ => format!("/problems/{slug}"),
+        };
         Problem {
-            kind: format!("/problems/{slug}"),
+            kind,
             title,
             status: status.as_u16(),
             detail,
@@ -93,6 +99,11 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             StatusCode::PRECONDITION_REQUIRED,
             "precondition-required",
             "Precondition required",
+        ),
+        Error::QuotaExhausted { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "quota-exhausted",
+            "Quota exhausted",
         ),
         Error::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -138,6 +149,12 @@ impl IntoResponse for ApiError {
             Error::Unavailable(_) => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Error::QuotaExhausted {
+                retry_after_secs, ..
+            } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             _ => {}
         }
@@ -206,5 +223,30 @@ mod tests {
         assert_eq!(p.detail, "amount.min: too small");
         assert_eq!(p.errors.len(), 1);
         assert_eq!(p.kind, "/problems/validation");
+    }
+
+    #[test]
+    fn a_used_up_quota_is_429_naming_it_with_retry_after() {
+        let e = Error::QuotaExhausted {
+            quota: "data-query-daily",
+            detail: "used up".into(),
+            retry_after_secs: 3_600,
+        };
+        let resp = ApiError(e).into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            resp.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("3600"))
+        );
+        let p = ApiError(Error::QuotaExhausted {
+            quota: "data-query-daily",
+            detail: "used up".into(),
+            retry_after_secs: 1,
+        })
+        .problem();
+        assert_eq!(
+            (p.kind.as_str(), p.detail.as_str()),
+            ("/problems/quota-exhausted/data-query-daily", "used up")
+        );
     }
 }

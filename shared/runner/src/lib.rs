@@ -258,6 +258,15 @@ impl Runner {
             .merge(puhui_api::risk::routes(RiskApi::new(risk, b.auth.clone())))
             .merge(puhui_api::scoring::routes(scoring))
             .merge(puhui_api::data_query::routes(data_query_api(b)))
+            .merge(puhui_api::screening::routes(
+                puhui_api::screening::ScreeningApi::new(
+                    b.table.clone(),
+                    b.blobs.clone(),
+                    b.clock.clone(),
+                    Arc::new(UlidGenerator::default()),
+                    b.auth.clone(),
+                ),
+            ))
             .merge(puhui_api::openapi_routes())
             .merge(blob_routes(b.blobs.clone()));
         Runner {

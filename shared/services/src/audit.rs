@@ -72,6 +72,41 @@ pub struct AuditRecord {
     pub response_sha256: Option<String>,
 }
 
+/// A refusal an audited request may end in, with the reason code its record keeps.
+pub trait AuditedRefusal: Into<Error> {
+    /// The reason code kept in the audit record.
+    fn code(&self) -> &'static str;
+}
+
+impl AuditRecord {
+    /// Sets the outcome of the request on the record — served (with the response's hash),
+    /// refused (with the refusal's code) or failed (a fault is recorded too: the request was
+    /// made, and nothing was served) — and returns what the caller gets.
+    pub fn conclude<T: Serialize, R: AuditedRefusal>(
+        &mut self,
+        result: Result<Result<T, R>, Error>,
+    ) -> Result<T, Error> {
+        match result {
+            Ok(Ok(served)) => {
+                self.response_sha256 = Some(sha256_json(&served));
+                Ok(served)
+            }
+            Ok(Err(refusal)) => {
+                self.outcome = AuditOutcome::Refused {
+                    reason: refusal.code().into(),
+                };
+                Err(refusal.into())
+            }
+            Err(e) => {
+                self.outcome = AuditOutcome::Refused {
+                    reason: "error".into(),
+                };
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Hex SHA-256 of a JSON value (serde_json writes object keys in their stored order; the
 /// maps hashed here are built in a fixed order).
 pub fn sha256_json(v: &impl Serialize) -> String {

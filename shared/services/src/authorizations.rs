@@ -51,7 +51,14 @@ impl Authorizations {
 
     /// Records a new authorization (its id is new, so it never overwrites one).
     pub async fn grant(&self, a: &Authorization) -> Result<(), Error> {
-        match self.table.transact(vec![grant_op(a)?]).await {
+        self.grant_with(a, vec![]).await
+    }
+
+    /// Records a new authorization together with the caller's `also` writes, all or none.
+    pub async fn grant_with(&self, a: &Authorization, also: Vec<TxOp>) -> Result<(), Error> {
+        let mut ops = vec![grant_op(a)?];
+        ops.extend(also);
+        match self.table.transact(ops).await {
             Ok(()) => Ok(()),
             Err(PortError::TransactionCancelled { .. } | PortError::ConditionFailed(_)) => {
                 Err(Error::Conflict(format!("authorization {} exists", a.id)))

@@ -10,24 +10,36 @@
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
 //! | a bank's query count of one business day | `QUOTA#<bank>` | `DAY#<yyyy-mm-dd>` | `used` (expires two days later) |
+//! | a firm the applicant authorized directly | `APPLICANT#<applicant>` | `AUTHZ_FIRM#<uscc>` | `uscc` |
 //!
-//! Not in this slice yet: screening (find firms by indicator filters) and bulk export jobs.
+//! A firm's legal representative may also authorize a bank directly (not through a financing
+//! demand); the applicant is recognised as such by its verified phone matching the registration.
+//! Screening is in [`crate::screening`]; bulk export jobs are not in this slice yet.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use puhui_domain::authorization::{Authorization, AuthorizationRefusal, Purpose};
+use puhui_domain::authorization::{
+    Authorization, AuthorizationRefusal, CREDIT_EVALUATION, ConsentEvidence, Purpose,
+};
+use puhui_domain::error::Findings;
 use puhui_domain::interfaces::Catalogue;
-use puhui_domain::time::business_date;
-use puhui_domain::{ApplicantId, AuthorizationId, BankId, Error, Principal, Role, Uscc};
+use puhui_domain::time::{business_date, secs_to_next_business_day};
+use puhui_domain::{
+    ApplicantId, AuthorizationId, BankId, Error, FieldError, Phone, Principal, ProfileCategory,
+    Role, Uscc,
+};
 use puhui_engines::masking::{FieldStatus, MaskedView, mask_view};
-use puhui_ports::{Clock, Condition, IdGenerator, Item, Key, PortError, Query, Table, Update};
+use puhui_ports::{
+    Clock, Condition, IdGenerator, Item, Key, PortError, Query, Table, TxOp, Update,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::audit::{AuditLog, AuditOutcome, AuditRecord, sha256_json};
+use crate::audit::{AuditLog, AuditOutcome, AuditRecord, AuditedRefusal};
 use crate::authorizations::Authorizations;
+use crate::financing::verified_phone_in;
 use crate::paging::all_pages;
 use crate::{Listing, PageRequest, codec, profiles};
 
@@ -35,6 +47,8 @@ use crate::{Listing, PageRequest, codec, profiles};
 pub const ACTION: &str = "data_query";
 /// Default queries a bank may make per business day.
 pub const DEFAULT_DAILY_QUOTA: u64 = 10_000;
+/// The daily query quota's name in the 429 problem type.
+pub const DAILY_QUOTA: &str = "data-query-daily";
 /// Longest interface id kept in an audit record (ids come from the path: untrusted).
 const MAX_AUDITED_ID: usize = 64;
 
@@ -115,6 +129,8 @@ pub enum QueryRefusal {
     Quota {
         /// The quota.
         limit: u64,
+        /// Seconds until the next business day, when it refills.
+        retry_after_secs: u64,
     },
     /// The ingest has written nothing this interface reads for the firm.
     NoProfile(Uscc),
@@ -128,7 +144,7 @@ impl std::fmt::Display for QueryRefusal {
             }
             QueryRefusal::UnknownInterface(id) => write!(f, "no data interface {id}"),
             QueryRefusal::Authorization(r) => write!(f, "{r}"),
-            QueryRefusal::Quota { limit } => write!(
+            QueryRefusal::Quota { limit, .. } => write!(
                 f,
                 "the bank's daily quota of {limit} queries is used up; it resets at midnight Beijing time"
             ),
@@ -147,9 +163,8 @@ impl From<AuthorizationRefusal> for QueryRefusal {
     }
 }
 
-impl QueryRefusal {
-    /// The reason code kept in the audit record.
-    pub fn code(&self) -> &'static str {
+impl AuditedRefusal for QueryRefusal {
+    fn code(&self) -> &'static str {
         match self {
             QueryRefusal::Role => "forbidden_role",
             QueryRefusal::UnknownInterface(_) => "unknown_interface",
@@ -173,6 +188,13 @@ impl From<QueryRefusal> for Error {
             QueryRefusal::UnknownInterface(_) | QueryRefusal::NoProfile(_) => {
                 Error::NotFound(strip_not_found(&r.to_string()))
             }
+            QueryRefusal::Quota {
+                retry_after_secs, ..
+            } => Error::QuotaExhausted {
+                quota: DAILY_QUOTA,
+                detail: r.to_string(),
+                retry_after_secs,
+            },
             other => Error::Forbidden(other.to_string()),
         }
     }
@@ -223,6 +245,32 @@ pub struct ApplicantAuthorization {
     pub status: AuthorizationStatus,
     /// The authorization.
     pub authorization: Authorization,
+}
+
+/// How a direct authorization's consent was given (its evidence `method`).
+pub const DIRECT_METHOD: &str = "legal_rep_direct";
+/// Longest validity of a direct authorization.
+pub const MAX_DIRECT_VALIDITY_DAYS: i64 = 366;
+/// Longest consent text version accepted.
+const MAX_TEXT_VERSION: usize = 64;
+
+/// A firm's authorization of a bank given directly by its legal representative (not through a
+/// financing demand): valid from now until `valid_until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectAuthorization {
+    /// The firm (unified social credit code).
+    pub uscc: String,
+    /// The bank authorized.
+    pub bank: String,
+    /// Data interfaces covered: catalogue ids, or `credit_evaluation` for model scores.
+    pub interfaces: Vec<String>,
+    /// Purposes covered.
+    pub purposes: Vec<Purpose>,
+    /// End of validity (exclusive), at most a year from now.
+    pub valid_until: DateTime<Utc>,
+    /// The version of the consent text the legal representative accepted.
+    pub consent_text_version: String,
 }
 
 /// Whose audit records a listing asks for.
@@ -310,25 +358,7 @@ impl DataQueryService {
         let result = self
             .query_inner(who, &bank, uscc, interface, purpose, now, &mut record)
             .await;
-        let answer = match result {
-            Ok(Ok(view)) => {
-                record.response_sha256 = Some(sha256_json(&view));
-                Ok(view)
-            }
-            Ok(Err(refusal)) => {
-                record.outcome = AuditOutcome::Refused {
-                    reason: refusal.code().into(),
-                };
-                Err(refusal.into())
-            }
-            Err(e) => {
-                // A fault is recorded too: the request was made, and nothing was served.
-                record.outcome = AuditOutcome::Refused {
-                    reason: "error".into(),
-                };
-                Err(e)
-            }
-        };
+        let answer = record.conclude(result);
         self.audit_log().append(&record).await?;
         answer
     }
@@ -399,15 +429,19 @@ impl DataQueryService {
         now: DateTime<Utc>,
     ) -> Result<Result<(), QueryRefusal>, Error> {
         let limit = self.config.quota_of(bank);
-        let exhausted = Ok(Err(QueryRefusal::Quota { limit }));
+        let exhausted = Ok(Err(QueryRefusal::Quota {
+            limit,
+            retry_after_secs: secs_to_next_business_day(now),
+        }));
         if limit == 0 {
             return exhausted;
         }
         let day = business_date(now);
         let key = Key::new(format!("QUOTA#{bank}"), format!("DAY#{day}"));
         let bound = i64::try_from(limit).unwrap_or(i64::MAX);
-        // Two rounds cover the one race: another query creating the day's counter meanwhile.
-        for _ in 0..2 {
+        // Three rounds cover the one race: another query creating the day's counter meanwhile
+        // (after it exists, an add fails only on the bound).
+        for _ in 0..3 {
             let add = Update {
                 add: vec![("used".into(), 1)],
                 ..Update::default()
@@ -421,8 +455,14 @@ impl DataQueryService {
                 Err(PortError::ConditionFailed(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            if self.table.get(&key).await?.is_some() {
-                return exhausted;
+            // The add failed on the bound, or because there was no counter yet; one created
+            // since then by a concurrent query is counted on, not taken as used up.
+            if let Some(counter) = self.table.get(&key).await? {
+                let used = counter.attrs.get("used").and_then(|v| v.as_u64());
+                if used.is_none_or(|u| u >= limit) {
+                    return exhausted;
+                }
+                continue;
             }
             let mut first = Item::new(
                 key.clone(),
@@ -495,6 +535,171 @@ impl DataQueryService {
         Ok(out)
     }
 
+    /// Records the firm's authorization of a bank, given directly by the applicant as the
+    /// firm's legal representative: the applicant's WeChat-verified phone must be the legal
+    /// representative's phone in the firm's registration. The evidence is the applicant, the
+    /// method [`DIRECT_METHOD`], the consent text version and the clock.
+    pub async fn grant_for_applicant(
+        &self,
+        applicant: &ApplicantId,
+        request: DirectAuthorization,
+    ) -> Result<ApplicantAuthorization, Error> {
+        let now = self.clock.now();
+        let (uscc, bank, scope, purposes) = self.check_direct(&request, now)?;
+        self.require_legal_rep(applicant, &uscc).await?;
+        let a = Authorization {
+            id: AuthorizationId(self.ids.ulid()),
+            uscc,
+            bank_id: bank,
+            scope,
+            purposes,
+            valid_from: now,
+            valid_until: request.valid_until,
+            evidence: ConsentEvidence {
+                consented_by: applicant.0.clone(),
+                method: DIRECT_METHOD.into(),
+                text_version: request.consent_text_version,
+                at: now,
+            },
+            revoked_at: None,
+        };
+        // The firm is linked to the applicant with the grant, so it is listed (and revocable)
+        // with the firms of the applicant's demands.
+        let link = Item::new(
+            direct_link_key(applicant, &a.uscc),
+            json!({"uscc": a.uscc})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        self.authorizations()
+            .grant_with(
+                &a,
+                vec![TxOp::Put {
+                    item: link,
+                    condition: None,
+                }],
+            )
+            .await?;
+        tracing::info!(authorization = %a.id, bank = %a.bank_id, "authorization granted by the legal representative");
+        Ok(ApplicantAuthorization {
+            status: status_of(&a, now),
+            authorization: a,
+        })
+    }
+
+    /// The request's firm, bank, scope and purposes, or every field error at once.
+    fn check_direct(
+        &self,
+        r: &DirectAuthorization,
+        now: DateTime<Utc>,
+    ) -> Result<(Uscc, BankId, Vec<String>, Vec<Purpose>), Error> {
+        let mut f = Findings::default();
+        let uscc = f.check("uscc", Uscc::parse(&r.uscc));
+        let bank = f.check("bank", BankId::parse(&r.bank));
+        if r.interfaces.is_empty() {
+            f.push(FieldError::new(
+                "interfaces",
+                "required",
+                "name at least one interface",
+            ));
+        }
+        let mut scope: Vec<String> = Vec::new();
+        for (i, id) in r.interfaces.iter().enumerate() {
+            let known = id == CREDIT_EVALUATION || self.catalogue.get(id).is_some();
+            if !known {
+                f.push(FieldError::new(
+                    format!("interfaces[{i}]"),
+                    "unknown_interface",
+                    "not an interface of the catalogue (GET /v1/interfaces) nor credit_evaluation",
+                ));
+            } else if scope.contains(id) {
+                f.push(FieldError::new(
+                    format!("interfaces[{i}]"),
+                    "duplicate",
+                    "listed twice",
+                ));
+            } else {
+                scope.push(id.clone());
+            }
+        }
+        let mut purposes: Vec<Purpose> = Vec::new();
+        if r.purposes.is_empty() {
+            f.push(FieldError::new(
+                "purposes",
+                "required",
+                "name at least one purpose",
+            ));
+        }
+        for (i, p) in r.purposes.iter().enumerate() {
+            if purposes.contains(p) {
+                f.push(FieldError::new(
+                    format!("purposes[{i}]"),
+                    "duplicate",
+                    "listed twice",
+                ));
+            } else {
+                purposes.push(*p);
+            }
+        }
+        let longest = now + chrono::Duration::days(MAX_DIRECT_VALIDITY_DAYS);
+        if r.valid_until <= now {
+            f.push(FieldError::new(
+                "valid_until",
+                "in_the_past",
+                "must be after now",
+            ));
+        } else if r.valid_until > longest {
+            f.push(FieldError::new(
+                "valid_until",
+                "out_of_range",
+                format!("at most {MAX_DIRECT_VALIDITY_DAYS} days from now"),
+            ));
+        }
+        let v = r.consent_text_version.as_str();
+        if v.trim().is_empty()
+            || v.chars().count() > MAX_TEXT_VERSION
+            || v.chars().any(char::is_control)
+        {
+            f.push(FieldError::new(
+                "consent_text_version",
+                "invalid_format",
+                format!("1–{MAX_TEXT_VERSION} printable characters"),
+            ));
+        }
+        f.finish()?;
+        match (uscc, bank) {
+            (Some(u), Some(b)) => Ok((u, b, scope, purposes)),
+            // Unreachable after `finish`, which failed on either being absent.
+            _ => Err(Error::Internal(
+                "direct authorization checked without firm or bank".into(),
+            )),
+        }
+    }
+
+    /// Refuses (403, saying why) unless the applicant's verified phone is the one the firm's
+    /// registration gives for its legal representative.
+    async fn require_legal_rep(&self, applicant: &ApplicantId, uscc: &Uscc) -> Result<(), Error> {
+        let Some(phone) = verified_phone_in(self.table.as_ref(), applicant).await? else {
+            return Err(Error::Forbidden(
+                "verify your phone first: the firm's legal representative is recognised by the phone in its registration".into(),
+            ));
+        };
+        let registered = profiles::category(self.table.as_ref(), uscc, ProfileCategory::Basic)
+            .await?
+            .and_then(|basic| basic.get(LEGAL_REP_PHONE).cloned())
+            .and_then(|f| f.value.as_str().and_then(|p| Phone::parse(p).ok()));
+        match registered {
+            None => Err(Error::Forbidden(format!(
+                "firm {uscc} has no legal representative's phone on record to verify you against"
+            ))),
+            Some(p) if p.expose() == phone.expose() => Ok(()),
+            Some(_) => Err(Error::Forbidden(format!(
+                "only the legal representative of firm {uscc} (by the phone in its registration) may authorize directly"
+            ))),
+        }
+    }
+
     /// Revokes one of the applicant's authorizations from now on; another's is not found.
     pub async fn revoke_for_applicant(
         &self,
@@ -519,7 +724,8 @@ impl DataQueryService {
     }
 
     /// Every authorization of the applicant's firms whose consent the applicant gave. The firms
-    /// are those of the applicant's demands (the consent is given with a demand).
+    /// are those of the applicant's demands (the consent is given with a demand) and those the
+    /// applicant authorized directly as legal representative.
     async fn consented_by(&self, applicant: &ApplicantId) -> Result<Vec<Authorization>, Error> {
         let demands = all_pages(
             self.table.as_ref(),
@@ -528,8 +734,14 @@ impl DataQueryService {
                 .prefix("DEMAND#"),
         )
         .await?;
+        let direct = all_pages(
+            self.table.as_ref(),
+            Query::partition(format!("APPLICANT#{applicant}")).prefix(DIRECT_LINK),
+        )
+        .await?;
         let firms: BTreeSet<String> = demands
             .iter()
+            .chain(&direct)
             .filter_map(|d| d.attrs.get("uscc").and_then(|u| u.as_str()))
             .map(str::to_owned)
             .collect();
@@ -549,6 +761,18 @@ impl DataQueryService {
         }
         Ok(out)
     }
+}
+
+/// Sort-key prefix of the items linking an applicant to the firms it authorized directly.
+const DIRECT_LINK: &str = "AUTHZ_FIRM#";
+/// The registration field holding the legal representative's phone.
+const LEGAL_REP_PHONE: &str = "legal_rep_phone";
+
+fn direct_link_key(applicant: &ApplicantId, uscc: &Uscc) -> Key {
+    Key::new(
+        format!("APPLICANT#{applicant}"),
+        format!("{DIRECT_LINK}{uscc}"),
+    )
 }
 
 fn status_of(a: &Authorization, now: DateTime<Utc>) -> AuthorizationStatus {
@@ -588,9 +812,16 @@ mod tests {
         let r = QueryRefusal::from(AuthorizationRefusal::None);
         assert_eq!(r.code(), "no_authorization");
         assert!(matches!(Error::from(r), Error::Forbidden(_)));
-        let q = QueryRefusal::Quota { limit: 3 };
+        let q = QueryRefusal::Quota {
+            limit: 3,
+            retry_after_secs: 60,
+        };
         assert_eq!(q.code(), "quota_exhausted");
-        assert!(matches!(Error::from(q), Error::Forbidden(m) if m.contains("quota of 3")));
+        assert!(matches!(
+            Error::from(q),
+            Error::QuotaExhausted { quota: DAILY_QUOTA, detail, retry_after_secs: 60 }
+                if detail.contains("quota of 3")
+        ));
         assert!(matches!(
             Error::from(QueryRefusal::UnknownInterface("x".into())),
             Error::NotFound(m) if m == "data interface x"

@@ -13,6 +13,7 @@ pub mod products;
 pub mod profiles;
 pub mod risk;
 pub mod scoring;
+pub mod screening;
 pub mod storage;
 
 pub use paging::{Listing, PageRequest};

@@ -85,10 +85,30 @@ pub async fn profile(table: &dyn Table, uscc: &Uscc) -> Result<FirmProfile, Erro
         let name = item.key.sk.trim_start_matches("PROFILE#");
         let category: ProfileCategory = serde_json::from_value(Value::String(name.into()))
             .map_err(|_| Error::Internal(format!("profile of {uscc}: unknown category {name}")))?;
-        let fields: BTreeMap<String, ProfileField> =
-            serde_json::from_value(item.attrs.get("fields").cloned().unwrap_or(Value::Null))
-                .map_err(|e| Error::Internal(format!("profile of {uscc}, {category}: {e}")))?;
-        out.insert(category, fields);
+        out.insert(category, category_fields(uscc, category, &item)?);
     }
     Ok(out)
+}
+
+/// One category of the firm's profile (one read), `None` when the ingest has written none;
+/// for callers that need a few fields, not the whole profile.
+pub async fn category(
+    table: &dyn Table,
+    uscc: &Uscc,
+    category: ProfileCategory,
+) -> Result<Option<BTreeMap<String, ProfileField>>, Error> {
+    match table.get(&category_key(uscc, category)).await? {
+        Some(item) => category_fields(uscc, category, &item).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The fields of a stored category item; one that does not read is an internal error.
+fn category_fields(
+    uscc: &Uscc,
+    category: ProfileCategory,
+    item: &Item,
+) -> Result<BTreeMap<String, ProfileField>, Error> {
+    serde_json::from_value(item.attrs.get("fields").cloned().unwrap_or(Value::Null))
+        .map_err(|e| Error::Internal(format!("profile of {uscc}, {category}: {e}")))
 }

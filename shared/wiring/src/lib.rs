@@ -9,7 +9,7 @@
 //! | `PUHUI_NOTIFIER` | notify | `http` (SMS gateway + bank webhooks, default) or `outbox-file` |
 //! | `PUHUI_OUTBOX_FILE` | notify with `outbox-file` | where the local stand-in writes |
 //! | `PUHUI_WECHAT` | scan-submit | `api` (default) or `dev` (local stand-in, never in production) |
-//! | `PUHUI_BUCKET` | risk-scan, risk-worker, risk-desk, model-score, model-batch | S3 bucket: `snapshots/<period>/`, `models/`, `scoring-jobs/` |
+//! | `PUHUI_BUCKET` | risk-scan, risk-worker, risk-desk, model-score, model-batch, data-query (screening) | S3 bucket: `snapshots/<period>/`, `models/`, `scoring-jobs/` |
 //! | `PUHUI_RISK_SHARD_QUEUE_URL` | risk-scan | SQS queue of scan tasks (consumed by risk-worker) |
 //! | `PUHUI_SCORING_QUEUE_URL` | model-score, outbox-relay | SQS queue of scoring-job chunks (consumed by model-batch) |
 //!
@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use puhui_aws::AwsBackend;
 use puhui_edge::{AuthConfig, Authenticator};
-use puhui_ports::{Notifier, Queue, SystemClock, Table, UlidGenerator, WeChatIdentity};
+use puhui_ports::{BlobStore, Notifier, Queue, SystemClock, Table, UlidGenerator, WeChatIdentity};
 use puhui_services::financing::{FinancingConfig, FinancingPorts};
 use puhui_services::outbox::Destination;
 use puhui_services::risk::RiskPorts;
@@ -94,6 +94,11 @@ fn storage(
         Arc::new(UlidGenerator::default()),
         queues,
     ))
+}
+
+/// The blob store of `PUHUI_BUCKET` (snapshots, for screening).
+pub fn blobs(aws: &AwsBackend) -> Result<Arc<dyn BlobStore>, WiringError> {
+    Ok(Arc::new(aws.blobs(env("PUHUI_BUCKET")?)))
 }
 
 /// The risk ports: the table, the snapshot bucket and the notification queue (alerts send

@@ -175,8 +175,16 @@ pub(crate) async fn verified_phone(
     ports: &FinancingPorts,
     applicant: &ApplicantId,
 ) -> Result<Option<Phone>, Error> {
-    Ok(ports
-        .table
+    verified_phone_in(ports.table.as_ref(), applicant).await
+}
+
+/// The applicant's verified phone in `table`, if any (for services without the financing
+/// ports: a direct authorization checks it against the firm's registration).
+pub(crate) async fn verified_phone_in(
+    table: &dyn puhui_ports::Table,
+    applicant: &ApplicantId,
+) -> Result<Option<Phone>, Error> {
+    Ok(table
         .get(&applicant_key(applicant))
         .await?
         .as_ref()

@@ -35,6 +35,7 @@ use puhui_engines::ProductMatch;
 use puhui_ports::{Clock, IdGenerator, Key, Table};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use applicants::verified_phone_in;
 pub use applicants::{ApplicantLogin, ApplicantService};
 pub use delivery::{Delivery, NotificationService};
 pub use demands::{ApplicantClaim, DemandService, DemandView};
