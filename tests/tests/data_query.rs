@@ -354,13 +354,12 @@ async fn grant(
 }
 
 /// Every response body of a test, for the final scan (with the process's log lines, captured
-/// from the moment the first one is made).
-struct Responses(Vec<String>);
+/// from the moment the first one is made), and how many log lines there were then.
+struct Responses(Vec<String>, usize);
 
 impl Default for Responses {
     fn default() -> Self {
-        puhui_tests::logs::capture();
-        Responses(Vec::new())
+        Responses(Vec::new(), puhui_tests::logs::capture().lines().len())
     }
 }
 
@@ -393,12 +392,7 @@ impl Responses {
             }
         }
         let logs = puhui_tests::logs::capture();
-        assert!(
-            logs.lines()
-                .iter()
-                .any(|l| l.contains("data interface served")),
-            "the served queries were logged"
-        );
+        assert!(logs.lines().len() > self.1, "the scenario logged");
         logs.assert_none_contain(&raw);
     }
 }
@@ -1051,6 +1045,7 @@ async fn all_screening_pages(
 }
 
 async fn screening(env: &Env) {
+    let mut responses = Responses::default();
     let s = ScreeningService::new(
         env.table.clone(),
         env.blobs.clone(),
@@ -1139,7 +1134,6 @@ async fn screening(env: &Env) {
         assert_eq!(p.period, "2026-10");
     }
     // Public identity only: these four keys, and no personal data of the registration.
-    let mut responses = Responses::default();
     for p in &pages {
         let body = serde_json::to_value(p).unwrap();
         for item in body["items"].as_array().unwrap() {
