@@ -1,26 +1,35 @@
 //! Lambda entry point of data-query: banks' data-interface queries (masked, audited,
-//! quota-counted), the catalogue, the audit listing, and applicants' own authorizations.
-//! Wiring only; the routes live in `puhui_api::data_query`.
+//! quota-counted) and bulk exports, the catalogue, the audit listing, and applicants' own
+//! authorizations. Wiring only; the routes live in `puhui_api::data_query` and
+//! `puhui_api::data_export`.
 
 use std::sync::Arc;
 
-use puhui_api::data_query::{DataQueryApi, routes};
+use puhui_api::data_export::DataExportApi;
+use puhui_api::data_query::DataQueryApi;
 use puhui_ports::{SystemClock, UlidGenerator};
 use puhui_services::data_query::DataQueryConfig;
+use puhui_services::outbox::Destination;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     puhui_edge::observe::init_logging();
     puhui_edge::observe::init_metrics("data-query");
-    let (_aws, table) = puhui_wiring::backend().await?;
+    let (aws, table) = puhui_wiring::backend().await?;
+    let auth = puhui_wiring::authenticator()?;
+    let exports = DataExportApi::new(
+        puhui_wiring::data_export(&aws, table.clone(), &[Destination::DataExports])?,
+        auth.clone(),
+    );
     let api = DataQueryApi::new(
         table,
         Arc::new(SystemClock),
         Arc::new(UlidGenerator::default()),
         DataQueryConfig::from_env()?,
-        puhui_wiring::authenticator()?,
+        auth,
         Arc::new(puhui_edge::Sessions::from_env()?),
     );
-    let app = puhui_api::finish(routes(api), puhui_edge::max_body_bytes_from_env());
+    let routes = puhui_api::data_query::routes(api).merge(puhui_api::data_export::routes(exports));
+    let app = puhui_api::finish(routes, puhui_edge::max_body_bytes_from_env());
     lambda_http::run(app).await
 }
