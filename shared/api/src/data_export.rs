@@ -56,11 +56,11 @@ type ApiResult = Result<Response, ApiError>;
 
 #[utoipa::path(post, path = "/v1/exports", tag = "data", security(("bearer" = [])), request_body = ExportRequest,
     responses((status = 202, description = "Accepted: chunks queued (the submission is audited)", body = ExportJob),
-        (status = 400, description = "malformed body (a bad USCC or purpose names its field)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "body not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "no valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "no bank, or role missing", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "no interface or an unknown one, no firms or too many (each with its field)", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "a field of the wrong shape (a bad USCC, purpose or format), no interface or an unknown one, no firms or too many: each problem with its field", body = Problem, content_type = "application/problem+json")))]
 async fn submit(
     State(s): State<DataExportApi>,
     Authenticated(who): Authenticated,
