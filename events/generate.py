@@ -557,8 +557,8 @@ def data_query():
 
     Exports (`ANY /v1/exports`, `ANY /v1/exports/{proxy+}`): a listed firm is accepted (202; its
     chunk goes to the data-exports queue, where nothing consumes it here, and the firm is
-    listed skipped once processed); nbcb's portfolio is empty, so an export of it is 422, as are
-    unknown interfaces; an unknown job is 404, to its bank as to any other."""
+    listed skipped once processed); fixture-bank never claims a demand, so its portfolio is empty
+    and an export of it is 422, as are unknown interfaces; an unknown job is 404, to its bank as to any other."""
 
     def firm(n, method, rest, claims=OFFICER, **kw):
         return event(n, method, "/v1/firms/{proxy+}", f"/v1/firms/{rest}",
@@ -639,7 +639,7 @@ def data_query():
         "revoke-wrong-method.json": (405, revoke(1240, UNKNOWN_ID, method="GET")),
         "export-listed.json": (202, exports(1241, listed)),
         "export-risk-admin.json": (202, exports(1242, {**listed, "format": "parquet"}, claims=RISK_ADMIN)),
-        "export-empty-portfolio.json": (422, exports(1243, portfolio)),
+        "export-empty-portfolio.json": (422, exports(1243, portfolio, claims=OTHER_OFFICER)),
         "export-unknown-interface.json": (422, exports(1244, {**listed, "interfaces": ["no_such_view"]})),
         "export-no-interface.json": (422, exports(1245, {**listed, "interfaces": []})),
         "export-bad-uscc.json": (422, exports(1246, {**listed, "firms": [BAD_USCC]})),
