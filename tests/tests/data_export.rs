@@ -64,16 +64,22 @@ fn request(interfaces: &[&str], purpose: Purpose, format: ExportFormat) -> Expor
     }
 }
 
-/// Takes every queued chunk and hands each to the consumer `copies` times (as SQS may
-/// redeliver); none may fail. Returns how many chunks were queued.
+/// Takes every queued chunk and hands each to the consumer `copies` times at once in one batch
+/// (as SQS may deliver a message twice, to instances racing each other), then once more later
+/// (a redelivery after the work is done); none may fail. Returns how many chunks were queued.
 async fn run_chunks(env: &Env, s: &DataExportService, copies: usize) -> usize {
     let bodies = drain(env.export_queue.as_ref()).await;
-    for round in 0..copies {
-        let deliveries: Vec<(String, String)> = bodies
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (format!("m{round}-{i}"), b.clone()))
-            .collect();
+    let at_once: Vec<(String, String)> = bodies
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| (0..copies).map(move |c| (format!("m{i}-{c}"), b.clone())))
+        .collect();
+    let later: Vec<(String, String)> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("m{i}-later"), b.clone()))
+        .collect();
+    for deliveries in [at_once, later] {
         let response = export_job_batch(s, sqs_event(&deliveries)).await.unwrap();
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
     }
@@ -211,7 +217,7 @@ async fn exports_the_live_pairs_of_the_portfolio(env: &Env) {
     assert_eq!(running.status, JobStatus::Running);
     assert!(running.results.is_empty() && running.skipped_lists.is_empty());
 
-    // Each chunk delivered twice: counted once.
+    // Each chunk delivered twice at once and again later: counted once.
     assert_eq!(run_chunks(env, &s, 2).await, 1);
     let view = s.view(&risk_admin(&nbcb), &job.id).await.unwrap();
     assert_eq!(view.status, JobStatus::Completed);

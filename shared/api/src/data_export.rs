@@ -9,14 +9,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use puhui_edge::problem::Problem;
 use puhui_edge::{ApiError, ApiJson, Authenticated, Authenticator, PathParam};
-use puhui_services::data_export::{DataExportService, ExportJob, ExportJobView, ExportRequest};
+use puhui_services::data_export::{
+    DataExportService, ExportJob, ExportJobView, ExportRequest, MAX_FIRMS,
+};
 use puhui_services::storage::StoragePorts;
 
 /// What the export routes need.
@@ -47,12 +49,20 @@ impl FromRef<DataExportApi> for Arc<Authenticator> {
 /// The export routes with their state.
 pub fn routes(state: DataExportApi) -> Router {
     Router::new()
-        .route("/v1/exports", post(submit))
+        .route(
+            "/v1/exports",
+            post(submit).layer(DefaultBodyLimit::max(SUBMIT_BODY_BYTES)),
+        )
         .route("/v1/exports/{id}", get(job))
         .with_state(state)
 }
 
 type ApiResult = Result<Response, ApiError>;
+
+/// Body limit of a submission: the longest firm list (a quoted 18-character USCC and a comma,
+/// with room for spaces, each) and the rest of the request. Above the default limit, so that
+/// 10,000 firms reach the service; more are refused there as a 422 naming `firms`.
+pub const SUBMIT_BODY_BYTES: usize = MAX_FIRMS * 24 + 64 * 1024;
 
 #[utoipa::path(post, path = "/v1/exports", tag = "data", security(("bearer" = [])), request_body = ExportRequest,
     responses((status = 202, description = "Accepted: chunks queued (the submission is audited)", body = ExportJob),

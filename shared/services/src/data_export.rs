@@ -92,6 +92,7 @@ impl ExportFormat {
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     /// Interface ids (see `GET /v1/interfaces`; at least one; repeats exported once).
+    #[schema(min_items = 1)]
     pub interfaces: Vec<String>,
     /// The purpose; only firms whose authorization covers it are exported.
     pub purpose: Purpose,
@@ -101,7 +102,7 @@ pub struct ExportRequest {
     /// The firms (1–10,000; repeats once). Absent: every firm that gave the bank an
     /// authorization (its portfolio).
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 10_000)]
     pub firms: Option<Vec<Uscc>>,
 }
 
@@ -700,9 +701,10 @@ impl DataExportService {
         }
     }
 
-    /// Exports one chunk (the queue consumer). Idempotent: audit records have deterministic
-    /// ids (an earlier delivery's stay), the parts are rewritten whole, and the counts move in
-    /// the same transaction as the chunk's marker, so once per chunk.
+    /// Exports one chunk (the queue consumer). Idempotent: a chunk whose marker exists is done;
+    /// otherwise (a delivery that failed midway, or one racing another) audit records have
+    /// deterministic ids (an earlier delivery's stay), the parts are rewritten whole, and the
+    /// counts move in the same transaction as the chunk's marker, so once per chunk.
     pub async fn process(&self, msg: &ExportChunk) -> Result<ExportChunkOutcome, Error> {
         let job = self.job(&msg.bank_id, &msg.job_id).await?;
         if msg.chunk >= job.chunks {
@@ -710,6 +712,12 @@ impl DataExportService {
                 "export job {} has {} chunks, not {}",
                 job.id, job.chunks, msg.chunk
             )));
+        }
+        // A chunk already counted wrote its part before its marker: a redelivery changes
+        // nothing (not even the part, whose authorizations may have changed since).
+        let marker_key = chunk_key(&job.bank_id, &job.id, msg.chunk);
+        if self.ports.table.get(&marker_key).await?.is_some() {
+            return Ok(ExportChunkOutcome::default());
         }
         let interfaces = job
             .interfaces
@@ -800,7 +808,7 @@ impl DataExportService {
         ]);
         let ops = vec![
             TxOp::Put {
-                item: Item::new(chunk_key(&job.bank_id, &job.id, msg.chunk), marker),
+                item: Item::new(marker_key, marker),
                 condition: Some(Condition::NotExists),
             },
             TxOp::Update {
