@@ -30,7 +30,7 @@ use puhui_domain::authorization::{Authorization, Purpose, live};
 use puhui_domain::interfaces::{Catalogue, DataInterface, FirmProfile};
 use puhui_domain::{BankId, Error, FieldError, Principal, Role, Uscc};
 use puhui_engines::masking::{FieldStatus, MaskedView, mask_view};
-use puhui_ports::{Condition, Item, Key, KeyRange, PortError, Query, TxOp, Update};
+use puhui_ports::{Condition, Item, Key, KeyRange, Query, TxOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -40,7 +40,7 @@ use crate::data_query::QueryRefusal;
 use crate::outbox::{Destination, Envelope};
 use crate::paging::all_pages;
 use crate::scoring::JobStatus;
-use crate::storage::StoragePorts;
+use crate::storage::{StoragePorts, chunk_of, count_chunk_once};
 use crate::{codec, profiles};
 
 /// The audit action of an export's submission.
@@ -737,12 +737,7 @@ impl DataExportService {
             .ok_or_else(|| corrupt("export input", &job.id))?;
         let firms: Vec<Uscc> =
             serde_json::from_slice(&input).map_err(|e| corrupt("export input", e))?;
-        let start = usize::try_from(msg.chunk)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(CHUNK_FIRMS);
-        let slice = firms
-            .get(start..start.saturating_add(CHUNK_FIRMS).min(firms.len()))
-            .unwrap_or(&[]);
+        let slice = chunk_of(&firms, msg.chunk, CHUNK_FIRMS);
         let now = self.ports.clock.now();
         let results = join_all(
             slice
@@ -806,32 +801,16 @@ impl DataExportService {
                 serde_json::to_value(&skipped).map_err(|e| Error::Internal(e.to_string()))?,
             ),
         ]);
-        let ops = vec![
-            TxOp::Put {
-                item: Item::new(marker_key, marker),
-                condition: Some(Condition::NotExists),
-            },
-            TxOp::Update {
-                key: job_key(&job.bank_id, &job.id),
-                update: Update {
-                    add: vec![
-                        ("chunks_done".into(), 1),
-                        ("firms_included".into(), firms_included),
-                        ("firms_skipped".into(), firms_skipped),
-                        ("pairs_included".into(), outcome.included as i64),
-                        ("pairs_skipped".into(), outcome.skipped as i64),
-                    ],
-                    ..Update::default()
-                },
-                condition: Some(Condition::Exists),
-            },
+        let add = vec![
+            ("chunks_done".into(), 1),
+            ("firms_included".into(), firms_included),
+            ("firms_skipped".into(), firms_skipped),
+            ("pairs_included".into(), outcome.included as i64),
+            ("pairs_skipped".into(), outcome.skipped as i64),
         ];
-        match self.ports.table.transact(ops).await {
-            Ok(()) => outcome.counted = true,
-            // This chunk was counted by an earlier delivery.
-            Err(PortError::TransactionCancelled { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+        let marker = Item::new(marker_key, marker);
+        let job_key = job_key(&job.bank_id, &job.id);
+        outcome.counted = count_chunk_once(self.ports.table.as_ref(), marker, job_key, add).await?;
         Ok(outcome)
     }
 
