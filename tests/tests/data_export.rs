@@ -29,7 +29,7 @@ use puhui_services::audit::{AuditOutcome, AuditRecord};
 use puhui_services::authorizations::Authorizations;
 use puhui_services::data_export::{
     ACTION_FIRM, ACTION_SUBMIT, ACTION_VIEW, DataExportService, ExportChunk, ExportFormat,
-    ExportJobView, ExportRequest, columns, part_blob,
+    ExportJobView, ExportRequest, columns, part_blob, skipped_blob,
 };
 use puhui_services::data_query::{DataQueryConfig, DataQueryService};
 use puhui_services::scoring::JobStatus;
@@ -84,6 +84,11 @@ async fn run_chunks(env: &Env, s: &DataExportService, copies: usize) -> usize {
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
     }
     bodies.len()
+}
+
+/// A stored object of the export, which must exist.
+async fn blob(env: &Env, key: &str) -> Vec<u8> {
+    env.blobs.get(key).await.unwrap().expect(key)
 }
 
 fn reason(r: &AuditRecord) -> &str {
@@ -226,6 +231,17 @@ async fn exports_the_live_pairs_of_the_portfolio(env: &Env) {
     assert_eq!((view.job.firms_included, view.job.firms_skipped), (3, 4));
     assert_eq!((view.results.len(), view.skipped_lists.len()), (1, 1));
     assert!(view.results[0].contains(&job.id));
+    // Links live 15 minutes: the local store signs the instant, S3 the duration.
+    let expiry = format!(
+        "expires={}",
+        (env.now() + Duration::minutes(15)).timestamp()
+    );
+    for link in view.results.iter().chain(&view.skipped_lists) {
+        assert!(
+            link.contains(&expiry) || link.contains("X-Amz-Expires=900"),
+            "{link}"
+        );
+    }
     assert!(!view.skipped_truncated);
     let expected_skips: BTreeSet<_> = [
         triple(&f[1], TAX, "out_of_scope"),
@@ -271,12 +287,7 @@ async fn exports_the_live_pairs_of_the_portfolio(env: &Env) {
     assert_eq!(with_action(&records, ACTION_VIEW).len(), 2);
 
     // The part: the included firms only, each cell as the single-firm API masks it.
-    let part = env
-        .blobs
-        .get(&part_blob(&nbcb, &job.id, 0, ExportFormat::Csv))
-        .await
-        .unwrap()
-        .unwrap();
+    let part = blob(env, &part_blob(&nbcb, &job.id, 0, ExportFormat::Csv)).await;
     let (header, rows) = read_csv(&part);
     let iface = |id: &str| Catalogue::builtin().get(id).unwrap();
     assert_eq!(header, columns(&[iface(BASIC), iface(TAX)]));
@@ -330,12 +341,7 @@ async fn exports_the_live_pairs_of_the_portfolio(env: &Env) {
             assert_eq!(full[&format!("{name}.as_of")], as_of, "{name}.as_of");
         }
     }
-    let skipped_list = env
-        .blobs
-        .get(&format!("exports/nbcb/{}/skipped-00000.csv", job.id))
-        .await
-        .unwrap()
-        .unwrap();
+    let skipped_list = blob(env, &skipped_blob(&nbcb, &job.id, 0)).await;
     let (_, listed) = read_csv(&skipped_list);
     let listed: BTreeSet<_> = listed
         .iter()
@@ -438,12 +444,7 @@ async fn parquet_of_a_firm_list(env: &Env) {
             .collect()
     );
     assert!(view.results[0].contains(".parquet"));
-    let part = env
-        .blobs
-        .get(&part_blob(&nbcb, &job.id, 0, ExportFormat::Parquet))
-        .await
-        .unwrap()
-        .unwrap();
+    let part = blob(env, &part_blob(&nbcb, &job.id, 0, ExportFormat::Parquet)).await;
     let (header, rows) = read_parquet(part);
     assert_eq!(header, columns(&[Catalogue::builtin().get(BASIC).unwrap()]));
     let exported: BTreeSet<String> = rows.iter().map(|r| r["uscc"].clone().unwrap()).collect();
@@ -483,12 +484,7 @@ async fn parquet_of_a_firm_list(env: &Env) {
             .into_iter()
             .collect()
     );
-    let part = env
-        .blobs
-        .get(&part_blob(&nbcb, &job.id, 0, ExportFormat::Csv))
-        .await
-        .unwrap()
-        .unwrap();
+    let part = blob(env, &part_blob(&nbcb, &job.id, 0, ExportFormat::Csv)).await;
     assert_eq!(read_csv(&part).1.len(), 0);
 }
 
