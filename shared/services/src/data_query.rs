@@ -11,7 +11,8 @@
 //! |---|---|---|---|
 //! | a bank's query count of one business day | `QUOTA#<bank>` | `DAY#<yyyy-mm-dd>` | `used` (expires two days later) |
 //!
-//! Not in this slice yet: screening (find firms by indicator filters) and bulk export jobs.
+//! Not in this slice yet: screening (find firms by indicator filters). Bulk exports of the
+//! authorized portfolio are [`crate::data_export`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
