@@ -4,7 +4,7 @@
 
 - product-listing/, scan-submit/, bank-desk/, risk-desk/, model-score/, data-query/: API Gateway
   HTTP API (payload format 2.0) requests; expected.json maps fixture -> HTTP status.
-- demand-dispatch/, notify/, risk-worker/, model-batch/: SQS batches; expected.json maps fixture ->
+- demand-dispatch/, notify/, risk-worker/, model-batch/, data-export/: SQS batches; expected.json maps fixture ->
   {"batchItemFailures": [message ids the function must report as failed]}.
 - data-ingest/: S3 ObjectCreated notifications; expected.json maps fixture -> the counts the
   function must answer (`processed`, `ingested`, `already_ingested`, `skipped`).
@@ -553,7 +553,12 @@ def data_query():
     that reaches the service (403 and 404 here) is audited on the bank's record, so the audit
     listing grows with each run; the answers stay the same. The path and the purpose are checked
     before the service is called (400, not audited). A valid session cannot be made offline, so
-    the applicant routes are shown refusing: no session, a forged one, a bank token (401)."""
+    the applicant routes are shown refusing: no session, a forged one, a bank token (401).
+
+    Exports (`ANY /v1/exports`, `ANY /v1/exports/{proxy+}`): a listed firm is accepted (202; its
+    chunk goes to the data-exports queue, where nothing consumes it here, and the firm is
+    listed skipped once processed); fixture-bank never claims a demand, so its portfolio is empty
+    and an export of it is 422, as are unknown interfaces; an unknown job is 404, to its bank as to any other."""
 
     def firm(n, method, rest, claims=OFFICER, **kw):
         return event(n, method, "/v1/firms/{proxy+}", f"/v1/firms/{rest}",
@@ -578,6 +583,17 @@ def data_query():
                      f"/v1/applicant/authorizations/{auth_id}/revoke",
                      path_params={"id": auth_id}, claims=None, route_method="ANY", **kw)
 
+    def exports(n, body=None, method="POST", claims=OFFICER, **kw):
+        return event(n, method, "/v1/exports", "/v1/exports", claims=claims, route_method="ANY",
+                     body=None if body is None else compact(body), **kw)
+
+    def export_job(n, job_id, method="GET", claims=OFFICER, **kw):
+        return event(n, method, "/v1/exports/{proxy+}", f"/v1/exports/{job_id}",
+                     path_params={"proxy": job_id}, claims=claims, route_method="ANY", **kw)
+
+    listed = {"interfaces": ["basic_registration", "tax_summary"], "purpose": "pre_loan",
+              "format": "csv", "firms": [FIXTURE_USCC]}
+    portfolio = {"interfaces": ["tax_summary"], "purpose": "pre_loan", "format": "parquet"}
     forged = {"authorization": f"Bearer {forged_session()}"}
     bank = {"authorization": f"Bearer {bank_shaped_token()}"}
     return {
@@ -621,6 +637,23 @@ def data_query():
         "revoke-bad-id-no-session.json": (401, revoke(1238, "not-a-ulid")),
         "authorizations-wrong-method.json": (405, authorizations(1239, method="DELETE")),
         "revoke-wrong-method.json": (405, revoke(1240, UNKNOWN_ID, method="GET")),
+        "export-listed.json": (202, exports(1241, listed)),
+        "export-risk-admin.json": (202, exports(1242, {**listed, "format": "parquet"}, claims=RISK_ADMIN)),
+        "export-empty-portfolio.json": (422, exports(1243, portfolio, claims=OTHER_OFFICER)),
+        "export-unknown-interface.json": (422, exports(1244, {**listed, "interfaces": ["no_such_view"]})),
+        "export-no-interface.json": (422, exports(1245, {**listed, "interfaces": []})),
+        "export-bad-uscc.json": (422, exports(1246, {**listed, "firms": [BAD_USCC]})),
+        "export-bad-format.json": (422, exports(1247, {**listed, "format": "xlsx"})),
+        "export-unknown-field.json": (422, exports(1248, {**listed, "priority": "high"})),
+        "export-not-json.json": (400, exports(1249, body_bytes=b"interfaces=tax_summary")),
+        "export-wrong-role.json": (403, exports(1250, listed, claims=ADMIN)),
+        "export-platform.json": (403, exports(1251, listed, claims=PLATFORM_ADMIN)),
+        "export-no-auth.json": (401, exports(1252, listed, claims=None)),
+        "export-wrong-method.json": (405, exports(1253, method="GET")),
+        "export-unknown-job.json": (404, export_job(1254, UNKNOWN_ID)),
+        "export-bad-job-id.json": (404, export_job(1255, "not-a-ulid")),
+        "export-job-other-bank.json": (404, export_job(1256, UNKNOWN_ID, claims=OTHER_OFFICER)),
+        "export-job-no-auth.json": (401, export_job(1257, UNKNOWN_ID, claims=None)),
     }
 
 
@@ -776,6 +809,34 @@ def model_batch():
     }
 
 
+def export_chunk(**changes):
+    """A data-exports message (`ExportChunk`)."""
+    chunk = {"bank_id": "nbcb", "job_id": UNKNOWN_ID, "chunk": 0}
+    chunk.update(changes)
+    return compact(chunk)
+
+
+def data_export():
+    """data-export: records of the data-exports queue, one chunk of an export job each. A chunk
+    of a job that is not in the table (data-query writes the job with its chunk messages, in one
+    transaction) cannot be exported, and an unreadable record never can: each is reported failed
+    (and, after five receives, ends in the dead-letter queue)."""
+    q = "puhui-data-exports"
+    unknown = export_chunk()
+    return {
+        "unknown-job.json": (failures("m-unknown-job"), sqs_batch(q, 1301, [("m-unknown-job", unknown)])),
+        "poison.json": (failures("m-poison"), sqs_batch(q, 1302, [("m-poison", POISON)])),
+        "bad-job-id.json": (failures("m-bad-job-id"), sqs_batch(
+            q, 1303, [("m-bad-job-id", export_chunk(job_id="not-a-ulid"))])),
+        "other-bank.json": (failures("m-other-bank"), sqs_batch(
+            q, 1304, [("m-other-bank", export_chunk(bank_id="czbank"))])),
+        "unknown-field.json": (failures("m-unknown-field"), sqs_batch(
+            q, 1305, [("m-unknown-field", export_chunk(format="xlsx"))])),
+        "batch.json": (failures("m-batch-poison", "m-batch-unknown-job"), sqs_batch(
+            q, 1306, [("m-batch-poison", POISON), ("m-batch-unknown-job", unknown)])),
+    }
+
+
 # ---------------------------------------------------------------------------------- schedules
 
 def scheduled(rule, n):
@@ -887,6 +948,7 @@ FUNCTIONS = {
     "model-batch": model_batch,
     "data-query": data_query,
     "data-ingest": data_ingest,
+    "data-export": data_export,
 }
 
 

@@ -31,10 +31,12 @@ use puhui_ports::{
     PortError, PortResult, Query, Queue, Table, TxOp, Update,
 };
 use puhui_samplekit::data::{self, Rng};
+use puhui_services::audit::AuditRecord;
 use puhui_services::financing::{
     ApplicantService, DemandService, FinancingConfig, FinancingPorts, LoanCodeService,
 };
 use puhui_services::outbox::Destination;
+use puhui_services::paging::all_pages;
 use puhui_services::risk::RiskPorts;
 use puhui_services::scoring::ScoringPorts;
 use puhui_services::storage::StoragePorts;
@@ -162,6 +164,10 @@ pub struct Env {
     pub scoring_queue: Arc<dyn Queue>,
     /// scoring-jobs' dead-letter queue.
     pub scoring_dead_letter: Arc<dyn Queue>,
+    /// data-exports (chunks), consumed by data-export; dead-letters after [`MAX_RECEIVES`].
+    pub export_queue: Arc<dyn Queue>,
+    /// data-exports' dead-letter queue.
+    pub export_dead_letter: Arc<dyn Queue>,
     /// Snapshots.
     pub blobs: Arc<dyn BlobStore>,
     /// The time every service sees.
@@ -203,6 +209,8 @@ impl Env {
                 let risk_dead_letter = risk.dead_letter();
                 let scoring = queue("scoring-jobs");
                 let scoring_dead_letter = scoring.dead_letter();
+                let export = queue("data-exports");
+                let export_dead_letter = export.dead_letter();
                 let blobs = LocalBlobStore::new(
                     dir.join("blobs"),
                     "http://127.0.0.1:8080/blobs".into(),
@@ -219,6 +227,8 @@ impl Env {
                     risk_dead_letter: Arc::new(risk_dead_letter),
                     scoring_queue: Arc::new(scoring),
                     scoring_dead_letter: Arc::new(scoring_dead_letter),
+                    export_queue: Arc::new(export),
+                    export_dead_letter: Arc::new(export_dead_letter),
                     blobs: Arc::new(blobs),
                     clock,
                     ids,
@@ -266,6 +276,8 @@ impl Env {
                 let (risk_url, risk_dlq_url) = with_dead_letter(format!("{ns}-risk-shard")).await;
                 let (scoring_url, scoring_dlq_url) =
                     with_dead_letter(format!("{ns}-scoring-jobs")).await;
+                let (export_url, export_dlq_url) =
+                    with_dead_letter(format!("{ns}-data-exports")).await;
                 let notify_url =
                     puhui_aws::provision::ensure_queue(sqs, &format!("{ns}-notify"), false, None)
                         .await
@@ -280,6 +292,8 @@ impl Env {
                     risk_dead_letter: Arc::new(b.queue(risk_dlq_url)),
                     scoring_queue: Arc::new(b.queue(scoring_url)),
                     scoring_dead_letter: Arc::new(b.queue(scoring_dlq_url)),
+                    export_queue: Arc::new(b.queue(export_url)),
+                    export_dead_letter: Arc::new(b.queue(export_dlq_url)),
                     blobs: Arc::new(b.blobs(ns)),
                     clock,
                     ids,
@@ -326,6 +340,12 @@ impl Env {
             Destination::ScoringJobs,
             self.scoring_queue.clone(),
         )
+    }
+
+    /// The export ports over `table` (say, this backend's table behind a decorator) and the
+    /// rest of this backend (export chunks go to the data-exports queue).
+    pub fn export_ports_on(&self, table: Arc<dyn Table>) -> StoragePorts {
+        self.storage_ports(table, Destination::DataExports, self.export_queue.clone())
     }
 
     fn storage_ports(
@@ -720,4 +740,57 @@ impl Table for Faulty {
             }
         }
     }
+}
+
+/// The table, failing every audit write: a put of an audit record, and a transaction holding
+/// one (nothing of it is written).
+pub struct NoAudit(pub Arc<dyn Table>);
+
+#[async_trait::async_trait]
+impl Table for NoAudit {
+    async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
+        self.0.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Option<puhui_ports::Condition>) -> PortResult<()> {
+        if item.key.pk.starts_with("AUDIT#") {
+            return Err(PortError::Unavailable("injected: audit store down".into()));
+        }
+        self.0.put(item, condition).await
+    }
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        condition: Option<puhui_ports::Condition>,
+    ) -> PortResult<Item> {
+        self.0.update(key, update, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Option<puhui_ports::Condition>) -> PortResult<()> {
+        self.0.delete(key, condition).await
+    }
+    async fn query(&self, query: Query) -> PortResult<Page> {
+        self.0.query(query).await
+    }
+    async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()> {
+        let audited = ops
+            .iter()
+            .any(|op| matches!(op, TxOp::Put { item, .. } if item.key.pk.starts_with("AUDIT#")));
+        if audited {
+            return Err(PortError::Unavailable("injected: audit store down".into()));
+        }
+        self.0.transact(ops).await
+    }
+}
+
+/// Every audit record of the bank, oldest first.
+pub async fn audit_of(env: &Env, bank: &BankId) -> Vec<AuditRecord> {
+    all_pages(
+        env.table.as_ref(),
+        Query::partition(format!("AUDIT#{bank}")),
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|i| puhui_services::codec::from_item(i).unwrap())
+    .collect()
 }

@@ -12,8 +12,10 @@
 //!   risk-worker, risk-desk), which run with an empty snapshot bucket and the risk-shard queue,
 //!   and of the scoring functions (model-score, model-batch), which store model files and job
 //!   inputs in that bucket and send job chunks to the scoring-jobs queue (nothing consumes it
-//!   here), and of data-query, which reads and writes only the table (its audit records and
-//!   quota counters) and verifies applicant sessions with scan-submit's secret.
+//!   here), and of data-query, which reads and writes the table (its audit records, quota
+//!   counters and export jobs), keeps export inputs in the bucket, sends export chunks to the
+//!   data-exports queue (nothing consumes it here) and verifies applicant sessions with
+//!   scan-submit's secret, and of data-export, whose fixtures name jobs that do not exist.
 //!
 //! Run through `make test` (or `tests/scripts/with-moto.sh cargo test -p puhui-tests`), which
 //! starts moto and puts cargo-lambda on the PATH.
@@ -64,7 +66,7 @@ impl Drop for Emulator {
 }
 
 /// The functions the emulator serves, as named by their crates.
-const FUNCTIONS: [&str; 14] = [
+const FUNCTIONS: [&str; 15] = [
     "product-listing",
     "scan-submit",
     "bank-desk",
@@ -79,6 +81,7 @@ const FUNCTIONS: [&str; 14] = [
     "model-batch",
     "data-query",
     "data-ingest",
+    "data-export",
 ];
 
 const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
@@ -313,7 +316,13 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
         .await
         .unwrap();
     let mut queues = Vec::new();
-    for name in ["demand", "notify", "risk-shard", "scoring-jobs"] {
+    for name in [
+        "demand",
+        "notify",
+        "risk-shard",
+        "scoring-jobs",
+        "data-exports",
+    ] {
         let dlq = puhui_aws::provision::ensure_queue(
             backend.sqs(),
             &format!("e2e-{name}-dlq-{run}"),
@@ -353,7 +362,7 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
             "PUHUI_TABLE={table}\nAWS_ENDPOINT_URL={endpoint}\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n\
              AWS_REGION=us-east-1\nPUHUI_JWKS_PATH={}\nRUST_LOG=warn\n\
              PUHUI_DEMAND_QUEUE_URL={}\nPUHUI_NOTIFY_QUEUE_URL={}\nPUHUI_RISK_SHARD_QUEUE_URL={}\n\
-             PUHUI_SCORING_QUEUE_URL={}\n\
+             PUHUI_SCORING_QUEUE_URL={}\nPUHUI_EXPORT_QUEUE_URL={}\n\
              PUHUI_BUCKET={bucket}\nPUHUI_S3_FORCE_PATH_STYLE=true\n\
              PUHUI_SESSION_SECRET=e2e-session-secret-at-least-32-bytes-long\nPUHUI_WECHAT=dev\n\
              PUHUI_DATA_QUERY_DAILY_QUOTA=1000\nPUHUI_DATA_QUERY_BANK_QUOTAS='nbcb=500,fixture-bank=50'\n\
@@ -364,6 +373,7 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
             queues[1],
             queues[2],
             queues[3],
+            queues[4],
             banks.join(",")
         ),
     )

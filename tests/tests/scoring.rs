@@ -26,19 +26,18 @@ use puhui_domain::authorization::{
 };
 use puhui_domain::{BankId, Error, ModelName, ModelOwner, Uscc};
 use puhui_engines::decision::Outcome;
-use puhui_ports::{IdGenerator, Item, Query};
-use puhui_samplekit::data::{Rng, uscc};
-use puhui_services::audit::{AuditOutcome, AuditRecord};
+use puhui_ports::{IdGenerator, Item};
+use puhui_services::audit::AuditOutcome;
 use puhui_services::authorizations::Authorizations;
 use puhui_services::financing::{DeskService, DispatchService, FinancingConfig};
-use puhui_services::paging::all_pages;
 use puhui_services::profiles::indicators_key;
 use puhui_services::scoring::{
     BatchScoring, JobChunk, JobRequest, JobStatus, ModelRegistry, ModelUpload, ScoreRequest,
     ScoringService,
 };
+use puhui_tests::firm_profiles::firms;
 use puhui_tests::harness::{
-    Env, Kind, bank, drain, officer, platform_admin, risk_admin, setup, sqs_event,
+    Env, Kind, audit_of, bank, drain, officer, platform_admin, risk_admin, setup, sqs_event,
 };
 use serde_json::{Value, json};
 
@@ -153,30 +152,6 @@ fn request(firm: &Uscc) -> ScoreRequest {
         owner: None,
         purpose: None,
     }
-}
-
-async fn audit_of(env: &Env, bank: &BankId) -> Vec<AuditRecord> {
-    all_pages(
-        env.table.as_ref(),
-        Query::partition(format!("AUDIT#{bank}")),
-    )
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|i| puhui_services::codec::from_item(i).unwrap())
-    .collect()
-}
-
-fn firms(n: usize, seed: u64) -> Vec<Uscc> {
-    let mut rng = Rng::new(seed);
-    let mut out: Vec<Uscc> = Vec::new();
-    while out.len() < n {
-        let u = Uscc::parse(&uscc(&mut rng, "330203")).unwrap();
-        if !out.contains(&u) {
-            out.push(u);
-        }
-    }
-    out
 }
 
 fn fields(e: &Error) -> Vec<String> {

@@ -1,14 +1,17 @@
 //! Lambda entry point of data-query: banks' data-interface queries (masked, audited,
-//! quota-counted), screening (public identity of firms matching indicator filters), the
-//! catalogue, the audit listing, and applicants' own authorizations. Wiring only; the routes
-//! live in `puhui_api::data_query` and `puhui_api::screening`.
+//! quota-counted), screening (public identity of firms matching indicator filters), bulk
+//! exports, the catalogue, the audit listing, and applicants' own authorizations. Wiring only;
+//! the routes live in `puhui_api::data_query`, `puhui_api::screening` and
+//! `puhui_api::data_export`.
 
 use std::sync::Arc;
 
-use puhui_api::data_query::{DataQueryApi, routes};
+use puhui_api::data_export::DataExportApi;
+use puhui_api::data_query::DataQueryApi;
 use puhui_api::screening::ScreeningApi;
 use puhui_ports::{SystemClock, UlidGenerator};
 use puhui_services::data_query::DataQueryConfig;
+use puhui_services::outbox::Destination;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -23,6 +26,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         Arc::new(UlidGenerator::default()),
         auth.clone(),
     );
+    let exports = DataExportApi::new(
+        puhui_wiring::data_export(&aws, table.clone(), &[Destination::DataExports])?,
+        auth.clone(),
+    );
     let api = DataQueryApi::new(
         table,
         Arc::new(SystemClock),
@@ -31,9 +38,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         auth,
         Arc::new(puhui_edge::Sessions::from_env()?),
     );
-    let app = puhui_api::finish(
-        routes(api).merge(puhui_api::screening::routes(screening)),
-        puhui_edge::max_body_bytes_from_env(),
-    );
+    let routes = puhui_api::data_query::routes(api)
+        .merge(puhui_api::screening::routes(screening))
+        .merge(puhui_api::data_export::routes(exports));
+    let app = puhui_api::finish(routes, puhui_edge::max_body_bytes_from_env());
     lambda_http::run(app).await
 }

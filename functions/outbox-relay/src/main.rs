@@ -13,6 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Destination::DemandSubmitted,
         Destination::Notifications,
         Destination::ScoringJobs,
+        Destination::DataExports,
     ];
     let ports = puhui_wiring::financing(&aws, table, &all)?;
     let outbox = &ports.outbox;

@@ -4,6 +4,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use puhui_edge::batch::{BatchMode, WholeBatchFailed, process_batch};
 use puhui_ports::Notification;
+use puhui_services::data_export::{DataExportService, ExportChunk};
 use puhui_services::financing::{
     DemandSubmitted, DispatchService, NotificationService, ReminderReport, ReminderService,
 };
@@ -94,6 +95,23 @@ pub async fn scoring_job_batch(
     process_batch(event, BatchMode::Standard, |m| async move {
         let chunk: JobChunk = body(&m)?;
         batch
+            .process(&chunk)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// data-export: each record is one chunk of an export job. A chunk already counted changes
+/// nothing; one that fails is retried and finally dead-lettered.
+pub async fn export_job_batch(
+    service: &DataExportService,
+    event: SqsEvent,
+) -> Result<SqsBatchResponse, WholeBatchFailed> {
+    process_batch(event, BatchMode::Standard, |m| async move {
+        let chunk: ExportChunk = body(&m)?;
+        service
             .process(&chunk)
             .await
             .map(|_| ())

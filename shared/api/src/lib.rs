@@ -4,6 +4,7 @@
 //! serve exactly the same routes.
 
 pub mod applicant;
+pub mod data_export;
 pub mod data_query;
 pub mod desk;
 pub mod events;
@@ -105,10 +106,10 @@ pub struct ScoringDoc;
     paths(
         data_query::query, data_query::catalogue, data_query::audit,
         data_query::my_authorizations, data_query::grant, data_query::revoke,
-        screening::screen
+        screening::screen, data_export::submit, data_export::job
     ),
     modifiers(&BearerAuth, &ApplicantSessionAuth),
-    tags((name = "data", description = "Data interfaces: masked views of a firm under its authorization, screening by indicator filters (public identity only), the catalogue, the audit of every query (bank JWT)"))
+    tags((name = "data", description = "Data interfaces: masked views of a firm under its authorization, screening by indicator filters (public identity only), bulk exports of the authorized portfolio, the catalogue, the audit of every query (bank JWT)"))
 )]
 pub struct DataQueryDoc;
 

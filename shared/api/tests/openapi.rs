@@ -75,6 +75,8 @@ fn every_route_is_documented() {
         "POST /v1/applicant/authorizations",
         "POST /v1/screening",
         "POST /v1/applicant/authorizations/{id}/revoke",
+        "POST /v1/exports",
+        "GET /v1/exports/{id}",
     ]
     .into_iter()
     .map(str::to_owned)

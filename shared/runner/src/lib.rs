@@ -20,6 +20,7 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use puhui_api::applicant::ApplicantApi;
+use puhui_api::data_export::DataExportApi;
 use puhui_api::desk::DeskApi;
 use puhui_api::events;
 use puhui_api::risk::RiskApi;
@@ -102,6 +103,8 @@ pub struct Backend {
     pub risk_shard_queue: Arc<SqliteQueue>,
     /// The queue of scoring-job chunks (consumed by model-batch).
     pub scoring_queue: Arc<SqliteQueue>,
+    /// The queue of export-job chunks (consumed by data-export).
+    pub export_queue: Arc<SqliteQueue>,
     /// Applicant sessions (secret created on first run).
     pub sessions: Arc<Sessions>,
     /// The WeChat exchange (the development stand-in).
@@ -162,6 +165,7 @@ impl Runner {
             notify_queue: queue("notifications")?,
             risk_shard_queue: queue("risk-shard")?,
             scoring_queue: queue("scoring-jobs")?,
+            export_queue: queue("data-exports")?,
             sessions: Arc::new(Sessions::new(
                 &secret_file(config, "session-secret")?,
                 std::time::Duration::from_secs(1800),
@@ -184,6 +188,7 @@ impl Runner {
         queues.insert(Destination::Notifications, b.notify_queue.clone());
         // The relay flushes this outbox: it must reach every queue any writer stages for.
         queues.insert(Destination::ScoringJobs, b.scoring_queue.clone());
+        queues.insert(Destination::DataExports, b.export_queue.clone());
         FinancingPorts::new(
             b.table.clone(),
             b.clock.clone(),
@@ -194,7 +199,7 @@ impl Runner {
     }
 
     /// Storage ports over the embedded table and blob store, with an outbox delivering to
-    /// `destination`'s queue (risk: notifications; scoring: job chunks).
+    /// `destination`'s queue (risk: notifications; scoring and exports: job chunks).
     fn storage_ports(
         b: &Backend,
         destination: Destination,
@@ -220,6 +225,11 @@ impl Runner {
         Self::storage_ports(b, Destination::ScoringJobs, b.scoring_queue.clone())
     }
 
+    /// The export ports over the embedded table, blob store and data-exports queue.
+    pub fn export_ports(b: &Backend) -> StoragePorts {
+        Self::storage_ports(b, Destination::DataExports, b.export_queue.clone())
+    }
+
     /// Every function of the platform. Add a function here, one line each.
     pub fn functions(b: &Backend) -> Runner {
         let ports = Self::financing_ports(b);
@@ -236,6 +246,8 @@ impl Runner {
         let planner = Arc::new(ScanPlanner::new(risk.clone(), b.risk_shard_queue.clone()));
         let scoring = ScoringApi::new(Self::scoring_ports(b), b.auth.clone());
         let batch = scoring.batch.clone();
+        let exports = DataExportApi::new(Self::export_ports(b), b.auth.clone());
+        let exporter = exports.service.clone();
         let ingest = Arc::new(IngestService::new(
             b.table.clone(),
             b.blobs.clone(),
@@ -267,6 +279,7 @@ impl Runner {
                     b.auth.clone(),
                 ),
             ))
+            .merge(puhui_api::data_export::routes(exports))
             .merge(puhui_api::openapi_routes())
             .merge(blob_routes(b.blobs.clone()));
         Runner {
@@ -287,6 +300,10 @@ impl Runner {
                 Consumer::new("model-batch", b.scoring_queue.clone(), move |e| {
                     let s = batch.clone();
                     Box::pin(async move { batch_result(events::scoring_job_batch(&s, e).await) })
+                }),
+                Consumer::new("data-export", b.export_queue.clone(), move |e| {
+                    let s = exporter.clone();
+                    Box::pin(async move { batch_result(events::export_job_batch(&s, e).await) })
                 }),
             ],
             schedules: vec![

@@ -154,3 +154,127 @@ async fn consumer_loop_acknowledges_successes_and_redelivers_failures() {
     assert_eq!(again[0].receive_count, 2);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// An export over real HTTP: submitted with a bank token, processed by the runner's
+/// data-export consumer, read back through its presigned link; another bank gets 404, and a
+/// list longer than 10,000 firms is a 422 naming `firms` (not a 413: the route takes the body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_runs_through_the_runner_and_its_link() {
+    use puhui_domain::Uscc;
+    use puhui_domain::authorization::{Authorization, AuthorizationId, ConsentEvidence, Purpose};
+    use puhui_domain::interfaces::{ProfileCategory, ProfileField};
+    use puhui_ports::Table;
+    use puhui_services::authorizations::Authorizations;
+    use serde_json::{Value, json};
+
+    let dir = std::env::temp_dir().join(format!("puhui-runner-{}", ulid::Ulid::new()));
+    let config = RunnerConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.join("data"),
+        dev_keys: dir.join("keys"),
+    };
+    let listener = tokio::net::TcpListener::bind(config.addr).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let runner = Runner::build(&config, &base).unwrap();
+    let exporter = runner
+        .consumers
+        .iter()
+        .find(|c| c.name == "data-export")
+        .unwrap()
+        .clone();
+    let b = runner.backend.clone();
+    tokio::spawn(async move { axum::serve(listener, runner.app).await.unwrap() });
+    let issuer = DevIssuer::load(&config.dev_keys).unwrap();
+
+    let (authorized, stranger) = (
+        Uscc::parse("91330212PHRK0001XR").unwrap(),
+        Uscc::parse("91350100M000100Y43").unwrap(),
+    );
+    let now = chrono::Utc::now();
+    Authorizations::new(b.table.clone(), b.clock.clone())
+        .grant(&Authorization {
+            id: AuthorizationId(ulid::Ulid::new()),
+            uscc: authorized.clone(),
+            bank_id: puhui_domain::BankId::parse("nbcb").unwrap(),
+            scope: vec!["tax_summary".into()],
+            purposes: vec![Purpose::PreLoan],
+            valid_from: now - chrono::Duration::hours(1),
+            valid_until: now + chrono::Duration::days(30),
+            evidence: ConsentEvidence {
+                consented_by: "legal-rep-1".into(),
+                method: "counter".into(),
+                text_version: "consent-v3".into(),
+                at: now,
+            },
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    let fields = [(
+        "tax_paid_12m".to_owned(),
+        ProfileField {
+            value: json!(61_234_567),
+            source: "tax".into(),
+            as_of: "2026-10-31".parse().unwrap(),
+        },
+    )]
+    .into_iter()
+    .collect();
+    let item =
+        puhui_services::profiles::category_item(&authorized, ProfileCategory::Operating, &fields)
+            .unwrap();
+    b.table.put(item, None).await.unwrap();
+
+    let http = reqwest::Client::new();
+    let nbcb = issuer
+        .bank_token("u", "nbcb", &["loan_officer"], 600)
+        .unwrap();
+    let submit = |firms: Vec<String>| {
+        http.post(format!("{base}/v1/exports"))
+            .bearer_auth(&nbcb)
+            .json(&json!({"interfaces": ["tax_summary"], "purpose": "pre_loan", "firms": firms}))
+            .send()
+    };
+    let resp = submit(vec![authorized.to_string(), stranger.to_string()])
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(consumers::poll_once(&exporter).await.unwrap(), 1);
+    let view: Value = http
+        .get(format!("{base}/v1/exports/{id}"))
+        .bearer_auth(&nbcb)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "completed", "{view}");
+    assert_eq!(view["skipped"][0]["reason"], "no_authorization");
+    let link = view["results"][0].as_str().unwrap();
+    let part = http.get(link).send().await.unwrap();
+    assert_eq!(part.status().as_u16(), 200);
+    let csv = part.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains(&authorized.to_string()) && !csv.contains(&stranger.to_string()));
+
+    let czbank = issuer
+        .bank_token("u", "czbank", &["loan_officer"], 600)
+        .unwrap();
+    let resp = http
+        .get(format!("{base}/v1/exports/{id}"))
+        .bearer_auth(&czbank)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+
+    let resp = submit(vec![authorized.to_string(); 10_001]).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 422);
+    let problem: Value = resp.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "firms", "{problem}");
+}

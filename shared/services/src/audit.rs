@@ -35,7 +35,8 @@ pub enum AuditOutcome {
 /// One audited request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
-    /// Id: a ULID, or `<job ulid>.<uscc>` for one firm of a batch job.
+    /// Id: a ULID, `<job ulid>.<uscc>` for one firm of a batch job, or
+    /// `<job ulid>.<uscc>.<interface>` for one firm's interface of an export job.
     pub id: String,
     /// When.
     pub at: DateTime<Utc>,
@@ -126,15 +127,32 @@ impl AuditLog {
         AuditLog { table }
     }
 
-    /// Appends a record. A record with the same id already there is the same request replayed
-    /// (a redelivered batch message): returns `false` and writes nothing.
-    pub async fn append(&self, record: &AuditRecord) -> Result<bool, Error> {
+    /// The write that appends `record`, for callers that record it inside their own
+    /// transaction (so the audited change and its record commit together or not at all).
+    pub fn append_op(record: &AuditRecord) -> Result<puhui_ports::TxOp, Error> {
+        Ok(puhui_ports::TxOp::Put {
+            item: Self::item(record)?,
+            condition: Some(Condition::NotExists),
+        })
+    }
+
+    fn item(record: &AuditRecord) -> Result<puhui_ports::Item, Error> {
         let mut item = codec::to_item(
             Key::new(format!("AUDIT#{}", record.bank_id), record.id.clone()),
             record,
         )?;
         item.gsi1 = Some(Key::new("AUDIT", record.id.clone()));
-        match self.table.put(item, Some(Condition::NotExists)).await {
+        Ok(item)
+    }
+
+    /// Appends a record. A record with the same id already there is the same request replayed
+    /// (a redelivered batch message): returns `false` and writes nothing.
+    pub async fn append(&self, record: &AuditRecord) -> Result<bool, Error> {
+        match self
+            .table
+            .put(Self::item(record)?, Some(Condition::NotExists))
+            .await
+        {
             Ok(()) => Ok(true),
             Err(PortError::ConditionFailed(_)) => Ok(false),
             Err(e) => Err(e.into()),

@@ -14,7 +14,8 @@
 //!
 //! A firm's legal representative may also authorize a bank directly (not through a financing
 //! demand); the applicant is recognised as such by its verified phone matching the registration.
-//! Screening is in [`crate::screening`]; bulk export jobs are not in this slice yet.
+//! Screening is in [`crate::screening`]; bulk exports of the authorized portfolio are
+//! [`crate::data_export`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod authorizations;
 pub mod codec;
+pub mod data_export;
 pub mod data_query;
 pub mod financing;
 pub mod ingest;

@@ -29,6 +29,8 @@ pub enum Destination {
     Notifications,
     /// Chunks of batch-scoring jobs, consumed by model-batch.
     ScoringJobs,
+    /// Chunks of bulk data-export jobs, consumed by data-export.
+    DataExports,
 }
 
 /// A message waiting in the outbox.

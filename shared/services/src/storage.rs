@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use puhui_ports::{BlobStore, Clock, IdGenerator, Queue, Table};
+use puhui_domain::Error;
+use puhui_ports::{
+    BlobStore, Clock, Condition, IdGenerator, Item, Key, PortError, Queue, Table, TxOp, Update,
+};
 
 use crate::outbox::{Destination, Outbox};
 
@@ -44,5 +47,59 @@ impl StoragePorts {
             clock,
             ids,
         }
+    }
+}
+
+/// The items of chunk `chunk` of a job split into chunks of `size` (empty past the end).
+pub fn chunk_of<T>(all: &[T], chunk: u64, size: usize) -> &[T] {
+    let start = usize::try_from(chunk)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(size);
+    all.get(start..start.saturating_add(size).min(all.len()))
+        .unwrap_or(&[])
+}
+
+/// Records a job's chunk as done (`marker`, put only if absent) and adds its counts to the job
+/// (which must exist) in one transaction, so a chunk counts once however often it is delivered.
+/// True when this call counted it; false when an earlier delivery had.
+pub async fn count_chunk_once(
+    table: &dyn Table,
+    marker: Item,
+    job: Key,
+    add: Vec<(String, i64)>,
+) -> Result<bool, Error> {
+    let ops = vec![
+        TxOp::Put {
+            item: marker,
+            condition: Some(Condition::NotExists),
+        },
+        TxOp::Update {
+            key: job,
+            update: Update {
+                add,
+                ..Update::default()
+            },
+            condition: Some(Condition::Exists),
+        },
+    ];
+    match table.transact(ops).await {
+        Ok(()) => Ok(true),
+        // The marker exists: an earlier delivery counted this chunk.
+        Err(PortError::TransactionCancelled { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_of;
+
+    #[test]
+    fn chunks_cover_every_item_once() {
+        let all: Vec<u32> = (0..250).collect();
+        assert_eq!(chunk_of(&all, 0, 100), &all[..100]);
+        assert_eq!(chunk_of(&all, 2, 100), &all[200..]);
+        assert!(chunk_of(&all, 3, 100).is_empty());
+        assert!(chunk_of(&all, u64::MAX, 100).is_empty());
     }
 }

@@ -9,9 +9,10 @@
 //! | `PUHUI_NOTIFIER` | notify | `http` (SMS gateway + bank webhooks, default) or `outbox-file` |
 //! | `PUHUI_OUTBOX_FILE` | notify with `outbox-file` | where the local stand-in writes |
 //! | `PUHUI_WECHAT` | scan-submit | `api` (default) or `dev` (local stand-in, never in production) |
-//! | `PUHUI_BUCKET` | risk-scan, risk-worker, risk-desk, model-score, model-batch, data-query (screening) | S3 bucket: `snapshots/<period>/`, `models/`, `scoring-jobs/` |
+//! | `PUHUI_BUCKET` | risk-scan, risk-worker, risk-desk, model-score, model-batch, data-query (screening, exports), data-export | S3 bucket: `snapshots/<period>/`, `models/`, `scoring-jobs/`, `exports/` |
 //! | `PUHUI_RISK_SHARD_QUEUE_URL` | risk-scan | SQS queue of scan tasks (consumed by risk-worker) |
 //! | `PUHUI_SCORING_QUEUE_URL` | model-score, outbox-relay | SQS queue of scoring-job chunks (consumed by model-batch) |
+//! | `PUHUI_EXPORT_QUEUE_URL` | data-query, outbox-relay | SQS queue of export-job chunks (consumed by data-export) |
 //!
 //! data-ingest reads the bucket each S3 event names (`incoming/`, `quarantine/`), not
 //! `PUHUI_BUCKET`: see [`ingest`].
@@ -54,6 +55,7 @@ fn queue_var(d: Destination) -> &'static str {
         Destination::DemandSubmitted => "PUHUI_DEMAND_QUEUE_URL",
         Destination::Notifications => "PUHUI_NOTIFY_QUEUE_URL",
         Destination::ScoringJobs => "PUHUI_SCORING_QUEUE_URL",
+        Destination::DataExports => "PUHUI_EXPORT_QUEUE_URL",
     }
 }
 
@@ -114,6 +116,16 @@ pub fn scoring(
     table: Arc<dyn Table>,
     sends_to: &[Destination],
 ) -> Result<ScoringPorts, WiringError> {
+    storage(aws, table, sends_to)
+}
+
+/// The export ports: the table, the bucket (export inputs and parts) and, for a function that
+/// submits exports, the data-exports queue (chunks go out through the outbox).
+pub fn data_export(
+    aws: &AwsBackend,
+    table: Arc<dyn Table>,
+    sends_to: &[Destination],
+) -> Result<StoragePorts, WiringError> {
     storage(aws, table, sends_to)
 }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use puhui_domain::authorization::{CREDIT_EVALUATION, Purpose};
 use puhui_domain::{BankId, Error, FieldError, ModelName, ModelOwner, Principal, Uscc};
-use puhui_ports::{Condition, Key, PortError, TxOp, Update};
+use puhui_ports::{Condition, Key, TxOp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -21,6 +21,7 @@ use crate::audit::{AuditOutcome, AuditRecord, sha256_json};
 use crate::codec;
 use crate::outbox::{Destination, Envelope};
 use crate::profiles;
+use crate::storage::{chunk_of, count_chunk_once};
 
 /// Most firms in one job.
 pub const MAX_FIRMS: usize = 10_000;
@@ -310,10 +311,7 @@ impl BatchScoring {
             .ok_or_else(|| corrupt("job input", &job.id))?;
         let firms: Vec<Uscc> =
             serde_json::from_slice(&input).map_err(|e| corrupt("job input", e))?;
-        let start = (msg.chunk as usize) * CHUNK_FIRMS;
-        let slice = firms
-            .get(start..(start + CHUNK_FIRMS).min(firms.len()))
-            .unwrap_or(&[]);
+        let slice = chunk_of(&firms, msg.chunk, CHUNK_FIRMS);
         let loaded = self
             .registry
             .load(&job.owner, &job.model, job.model_version)
@@ -346,36 +344,20 @@ impl BatchScoring {
                 "text/csv; charset=utf-8",
             )
             .await?;
-        let ops = vec![
-            TxOp::Put {
-                item: puhui_ports::Item::new(
-                    chunk_key(&job.bank_id, &job.id, msg.chunk),
-                    serde_json::Map::from_iter([("scored".into(), json!(counts.scored))]),
-                ),
-                condition: Some(Condition::NotExists),
-            },
-            TxOp::Update {
-                key: job_key(&job.bank_id, &job.id),
-                update: Update {
-                    add: vec![
-                        ("chunks_done".into(), 1),
-                        ("scored".into(), counts.scored as i64),
-                        ("skipped".into(), counts.skipped as i64),
-                        ("approved".into(), approved),
-                        ("referred".into(), referred),
-                        ("declined".into(), declined),
-                    ],
-                    ..Update::default()
-                },
-                condition: Some(Condition::Exists),
-            },
+        let marker = puhui_ports::Item::new(
+            chunk_key(&job.bank_id, &job.id, msg.chunk),
+            serde_json::Map::from_iter([("scored".into(), json!(counts.scored))]),
+        );
+        let add = vec![
+            ("chunks_done".into(), 1),
+            ("scored".into(), counts.scored as i64),
+            ("skipped".into(), counts.skipped as i64),
+            ("approved".into(), approved),
+            ("referred".into(), referred),
+            ("declined".into(), declined),
         ];
-        match self.ports.table.transact(ops).await {
-            Ok(()) => counts.counted = true,
-            // This chunk was counted by an earlier delivery.
-            Err(PortError::TransactionCancelled { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+        let job_key = job_key(&job.bank_id, &job.id);
+        counts.counted = count_chunk_once(self.ports.table.as_ref(), marker, job_key, add).await?;
         Ok(counts)
     }
 
