@@ -159,14 +159,14 @@ fn read_parquet(bytes: Vec<u8>) -> (Vec<String>, Vec<HashMap<String, Option<Stri
     (header, rows)
 }
 
-/// No raw value of `people` anywhere in `text`.
+/// No raw value of `people` anywhere in `text`, nor in any log line of the process.
 fn assert_clean(text: &str, people: &[Person]) {
     assert!(!text.is_empty());
-    for p in people {
-        for raw in p.raw() {
-            assert!(!text.contains(&raw), "raw {raw} leaked in an export");
-        }
+    let raw: Vec<String> = people.iter().flat_map(Person::raw).collect();
+    for r in &raw {
+        assert!(!text.contains(r.as_str()), "raw {r} leaked in an export");
     }
+    puhui_tests::logs::capture().assert_none_contain(&raw);
 }
 
 fn skipped_of(view: &ExportJobView) -> BTreeSet<(String, String, String)> {
@@ -183,6 +183,7 @@ fn triple(firm: &Uscc, interface: &str, reason: &str) -> (String, String, String
 // ---------------------------------------------------------------------------------------------
 
 async fn exports_the_live_pairs_of_the_portfolio(env: &Env) {
+    puhui_tests::logs::capture();
     let (nbcb, czbank) = (bank("nbcb"), bank("czbank"));
     let f = firms(8, 21);
     let people: Vec<Person> = (0..32).map(person).collect();
@@ -414,6 +415,7 @@ async fn exports_the_live_pairs_of_the_portfolio(env: &Env) {
 }
 
 async fn parquet_of_a_firm_list(env: &Env) {
+    puhui_tests::logs::capture();
     let (nbcb, czbank) = (bank("nbcb"), bank("czbank"));
     let f = firms(4, 22);
     let people: Vec<Person> = (100..116).map(person).collect();
