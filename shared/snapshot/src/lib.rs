@@ -8,6 +8,8 @@
 //! so banks can backtest on data exported from elsewhere: extra columns are ignored, a column
 //! of the wrong type is an error naming it, and a malformed file is an error, never a panic.
 
+pub mod build;
+
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
