@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Float64Type, Int64Type};
+use arrow_array::types::{Date32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray, new_null_array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
@@ -453,6 +453,7 @@ fn base_levels(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use arrow_array::BooleanArray;
+    use arrow_array::types::Float64Type;
     use serde_json::json;
 
     use super::*;
