@@ -85,6 +85,60 @@ pub async fn risk_scan(planner: &ScanPlanner) -> Result<PlanOutcome, puhui_domai
     planner.plan().await
 }
 
+/// What snapshot-build answers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SnapshotBuildAnswer {
+    /// `built`, or `nothing_to_build` when the month has no inputs and no earlier snapshot.
+    pub outcome: &'static str,
+    /// The month, `YYYY-MM`.
+    pub period: String,
+    /// What the build did, when it built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<puhui_services::risk::BuildReport>,
+}
+
+/// snapshot-build: `{"period": "YYYY-MM"}` builds that month's indicator snapshot; any other
+/// event (the monthly schedule's) builds the month before the one `now` falls in, the month
+/// just closed. A month with nothing to build is answered, not failed (as risk-scan answers a
+/// bucket without snapshots); a period that is not `YYYY-MM` is a validation error naming
+/// `period`, and storage failures fail the invocation so it is retried.
+pub async fn snapshot_build(
+    builder: &puhui_services::risk::SnapshotBuilder,
+    now: chrono::DateTime<chrono::Utc>,
+    event: &serde_json::Value,
+) -> Result<SnapshotBuildAnswer, puhui_domain::Error> {
+    use puhui_domain::Error;
+    use puhui_domain::risk::Period;
+    let period = match event.get("period") {
+        Some(p) => Period::parse(p.as_str().unwrap_or_default())
+            .map_err(|e| Error::Validation(vec![e.under("period")]))?,
+        None => Period::parse(&now.format("%Y-%m").to_string())
+            .map_err(|e| Error::Internal(format!("the clock's month: {}", e.message)))?
+            .minus(1),
+    };
+    match builder.build(period).await {
+        Ok(report) => {
+            tracing::info!(period = %period, firms = report.firms, shards = report.shards,
+                input_rows = report.input_rows, duration_ms = report.duration_ms,
+                "snapshot built");
+            Ok(SnapshotBuildAnswer {
+                outcome: "built",
+                period: period.to_string(),
+                report: Some(report),
+            })
+        }
+        Err(Error::NotFound(what)) => {
+            tracing::warn!(period = %period, missing = %what, "snapshot-build: nothing to build");
+            Ok(SnapshotBuildAnswer {
+                outcome: "nothing_to_build",
+                period: period.to_string(),
+                report: None,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// model-batch: each record is one chunk of a scoring job. A chunk already counted changes
 /// nothing; one that fails is retried and finally dead-lettered.
 pub async fn scoring_job_batch(

@@ -399,7 +399,7 @@ impl IngestService {
                     // Dates before 1970 have no period: such a row feeds no snapshot.
                     if let Ok(period) = Period::parse(&row.as_of.format("%Y-%m").to_string()) {
                         let values = indicator_values(&row);
-                        inputs.entry(period).or_insert_with(InputRows::new).push(
+                        inputs.entry(period).or_default().push(
                             row.uscc.as_str(),
                             row.as_of,
                             values.iter().map(|(k, v)| (k.as_str(), v)),

@@ -59,12 +59,18 @@ fn days(d: NaiveDate) -> i32 {
 }
 
 /// Collects input rows into batches of [`input_schema`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InputRows {
     uscc: Vec<String>,
     as_of: Vec<i32>,
     /// Catalogue position → value per row (`None` when the row does not carry it).
     values: Vec<Vec<Option<serde_json::Value>>>,
+}
+
+impl Default for InputRows {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl InputRows {
@@ -462,8 +468,11 @@ mod tests {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
-    /// One input batch from (firm, as-of, [(indicator, value)]) rows.
-    fn inputs(rows: &[(&str, &str, &[(&str, serde_json::Value)])]) -> RecordBatch {
+    /// A test row: firm, as-of date, (indicator, value) pairs.
+    type Row<'a> = (&'a str, &'a str, &'a [(&'a str, serde_json::Value)]);
+
+    /// One input batch from rows.
+    fn inputs(rows: &[Row]) -> RecordBatch {
         let mut r = InputRows::new();
         for (firm, as_of, values) in rows {
             r.push(firm, date(as_of), values.iter().map(|(k, v)| (*k, v)));
@@ -690,7 +699,7 @@ mod tests {
             vec![Arc::new(BooleanArray::from(vec![true]))],
         )
         .unwrap();
-        assert!(write_input_bytes(&[other.clone()]).is_err());
+        assert!(write_input_bytes(std::slice::from_ref(&other)).is_err());
         assert!(build(&[], &[other], &[]).is_err());
     }
 }

@@ -76,8 +76,13 @@ impl SnapshotBuilder {
         let started = Instant::now();
         let keys = self.store.input_keys(period).await?;
         // `buffered` keeps key order: the builder's tie rule depends on it.
-        let inputs: Vec<_> = futures::stream::iter(keys.iter())
-            .map(|k| self.store.inputs(k))
+        // Owned keys and store: a future borrowing from the closure's argument is not `Send`
+        // for every lifetime, which a spawned schedule needs.
+        let inputs: Vec<_> = futures::stream::iter(keys.clone())
+            .map(|k| {
+                let store = self.store.clone();
+                async move { store.inputs(&k).await }
+            })
             .buffered(FETCH_CONCURRENCY)
             .try_collect::<Vec<_>>()
             .await?
