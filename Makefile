@@ -74,6 +74,19 @@ bench-scan:
 	test -x $(BENCH_VENV)/bin/python || (python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install --quiet polars duckdb)
 	$(BENCH_VENV)/bin/python samplekit/bench/scan_vs_polars.py --firms 1380000 --rules 100 --threads 2
 
+# Indicator snapshot build for a region's month: 1,380,000 firms' previous snapshot, bases 6
+# and 12 months back, and the month's inputs (4 sources, 90% of firms each, 1% new firms) in a
+# local blob directory, then one timed build and publish on the embedded blob store (peak RSS
+# from GNU time).
+SNAPSHOT_BENCH_DIR ?= /tmp/puhui-snapshot-bench
+.PHONY: bench-snapshot
+bench-snapshot:
+	$(CARGO) build --release -p puhui-samplekit
+	rm -rf $(SNAPSHOT_BENCH_DIR)
+	target/release/samplekit snapshot-inputs --dir $(SNAPSHOT_BENCH_DIR) --firms 1380000 --period 2026-10
+	/usr/bin/time -v target/release/samplekit snapshot-build --dir $(SNAPSHOT_BENCH_DIR) --period 2026-10 2>&1 \
+		| grep -E 'snapshot|Elapsed|Maximum resident'
+
 # Model engines (criterion), ONNX Runtime side by side on the same files and rows (ORT installed
 # into a throwaway venv outside the repo), and one in-process score on the embedded backend.
 ONNX_VENV ?= /tmp/onnxvenv

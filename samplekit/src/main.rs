@@ -54,7 +54,7 @@ async fn main() {
         Some("token") => token(&args),
         Some("firms") => firms(&args),
         Some("snapshot") => snapshot(&args),
-        Some("snapshot-inputs") => snapshot_inputs(&args),
+        Some("snapshot-inputs") => snapshot_inputs(&args).await,
         Some("snapshot-build") => snapshot_build(&args).await,
         Some("rules") => rules(&args),
         Some("scan") => scan(&args),
@@ -284,7 +284,7 @@ fn snapshot(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn snapshot_inputs(args: &[String]) -> Result<()> {
+async fn snapshot_inputs(args: &[String]) -> Result<()> {
     let dir = arg(args, "--dir").ok_or("--dir DIR is required")?;
     let firms: usize = arg(args, "--firms").map_or(Ok(1_380_000), |s| s.parse())?;
     let seed: u64 = arg(args, "--seed").map_or(Ok(2026), |s| s.parse())?;
@@ -293,15 +293,33 @@ fn snapshot_inputs(args: &[String]) -> Result<()> {
     )
     .map_err(|e| e.message)?;
     let started = std::time::Instant::now();
-    let g = puhui_samplekit::snapshot_inputs::generate(&PathBuf::from(&dir), firms, seed, period)?;
+    let scratch = std::env::temp_dir().join(format!("samplekit-inputs-{}", std::process::id()));
+    let g = puhui_samplekit::snapshot_inputs::generate(
+        local_blobs(&dir),
+        &scratch,
+        firms,
+        seed,
+        period,
+    )
+    .await?;
     println!(
-        "inputs of {period} written to {dir}: {} firms in the previous snapshot, {} input rows in {} files ({:.1} s)",
+        "inputs of {period} put in {dir}: {} firms in the previous snapshot, {} input rows in {} files ({:.1} s)",
         g.firms,
         g.rows,
         g.files,
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The embedded backend's blob store at `dir` (the runner's is `<PUHUI_DATA_DIR>/blobs`).
+fn local_blobs(dir: &str) -> std::sync::Arc<dyn puhui_ports::BlobStore> {
+    std::sync::Arc::new(puhui_embedded::LocalBlobStore::new(
+        PathBuf::from(dir),
+        "http://127.0.0.1/blobs".into(),
+        b"samplekit".to_vec(),
+        std::sync::Arc::new(puhui_ports::SystemClock),
+    ))
 }
 
 /// Builds a period's snapshot on the embedded backend's blob directory, as the runner would.
@@ -311,12 +329,7 @@ async fn snapshot_build(args: &[String]) -> Result<()> {
         &arg(args, "--period").ok_or("--period YYYY-MM is required")?,
     )
     .map_err(|e| e.message)?;
-    let blobs = std::sync::Arc::new(puhui_embedded::LocalBlobStore::new(
-        PathBuf::from(&dir),
-        "http://127.0.0.1/blobs".into(),
-        b"samplekit".to_vec(),
-        std::sync::Arc::new(puhui_ports::SystemClock),
-    ));
+    let blobs = local_blobs(&dir);
     let started = std::time::Instant::now();
     let r = puhui_services::risk::SnapshotBuilder::new(blobs)
         .build(period)

@@ -1,15 +1,19 @@
-//! A month's worth of indicator inputs at region scale, laid out as the embedded backend's blob
-//! directory holds them, for the snapshot-build benchmark: the previous month's snapshot (a
+//! A month's worth of indicator inputs at region scale, put in a blob store under the keys
+//! ingest and snapshot-build use, for the snapshot-build benchmark: the previous month's snapshot (a
 //! synthetic one, [`crate::snapshot::write`]), the same firms' snapshots 6 and 12 months back
 //! (the change indicators' bases), and this month's inputs — every source of the catalogue that
 //! feeds indicators, delivering for 90% of the firms (plus 1% new firms) in files of
 //! [`FILE_ROWS`] rows, with values from the synthetic firm generator.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use puhui_domain::indicators;
 use puhui_domain::risk::Period;
 use puhui_domain::sources::SourceCatalogue;
+use puhui_ports::BlobStore;
+use puhui_services::ingest::BlobPath;
+use puhui_services::risk::SnapshotStore;
 use puhui_snapshot::build::{InputRows, SHARD_ROWS, write_input_bytes};
 use puhui_snapshot::{MANIFEST, Manifest, Snapshot};
 use serde_json::Value;
@@ -36,32 +40,31 @@ fn fail(e: impl std::fmt::Display) -> Failure {
     Failure(e.to_string())
 }
 
-/// Writes the blobs under `root` (a `LocalBlobStore` root) for building `period`.
-pub fn generate(
-    root: &Path,
+/// Puts the blobs for building `period` in `blobs`, staging the snapshots' files under
+/// `scratch` (removed at the end).
+pub async fn generate(
+    blobs: Arc<dyn BlobStore>,
+    scratch: &Path,
     firms: usize,
     seed: u64,
     period: Period,
 ) -> Result<Generated, Failure> {
-    let snapshots = root.join("snapshots");
-    let previous = snapshots.join(period.minus(1).to_string());
+    let store = SnapshotStore::new(blobs.clone());
+    let previous = scratch.join(period.minus(1).to_string());
     let shards = firms.div_ceil(SHARD_ROWS).max(1);
     let m = crate::snapshot::write(&previous, firms, seed, shards, &period.minus(1).to_string())?;
+    store.publish(&previous).await.map_err(fail)?;
     // The bases: the same firms and values under earlier periods (a change computed against
     // them is 0, which is all the benchmark needs).
     for months in [6, 12] {
         let p = period.minus(months).to_string();
-        let dir = snapshots.join(&p);
-        std::fs::create_dir_all(&dir).map_err(fail)?;
-        for s in &m.shards {
-            std::fs::copy(previous.join(&s.path), dir.join(&s.path)).map_err(fail)?;
-        }
         let base = Manifest {
             period: p,
             ..m.clone()
         };
         let json = serde_json::to_vec(&base).map_err(fail)?;
-        std::fs::write(dir.join(MANIFEST), json).map_err(fail)?;
+        std::fs::write(previous.join(MANIFEST), json).map_err(fail)?;
+        store.publish(&previous).await.map_err(fail)?;
     }
 
     let snap = Snapshot::open(&previous).map_err(fail)?;
@@ -114,16 +117,23 @@ pub fn generate(
             generated.rows += rows.len() as u64;
             let batch = rows.finish().map_err(fail)?;
             let bytes = write_input_bytes(&[batch]).map_err(fail)?;
-            let dir = root
-                .join("indicator-inputs")
-                .join(period.to_string())
-                .join(&source.id)
-                .join(as_of.to_string());
-            std::fs::create_dir_all(&dir).map_err(fail)?;
-            std::fs::write(dir.join(format!("part-{n:03}.csv.parquet")), bytes).map_err(fail)?;
+            let file = BlobPath {
+                source: source.id.clone(),
+                date: as_of,
+                file: format!("part-{n:03}.csv"),
+            };
+            blobs
+                .put(
+                    &SnapshotStore::input_key(period, &file),
+                    bytes,
+                    "application/vnd.apache.parquet",
+                )
+                .await
+                .map_err(fail)?;
             generated.files += 1;
         }
     }
+    std::fs::remove_dir_all(scratch).ok();
     Ok(generated)
 }
 
@@ -141,31 +151,36 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    #[test]
-    fn inputs_cover_the_fed_indicators_of_most_firms_in_the_period() {
+    #[tokio::test]
+    async fn inputs_cover_the_fed_indicators_of_most_firms_in_the_period() {
         let root = std::env::temp_dir().join(format!("samplekit-inputs-{}", std::process::id()));
         std::fs::remove_dir_all(&root).ok();
+        let blobs: Arc<dyn BlobStore> = Arc::new(puhui_embedded::LocalBlobStore::new(
+            root.join("blobs"),
+            "http://127.0.0.1/blobs".into(),
+            b"t".to_vec(),
+            Arc::new(puhui_ports::SystemClock),
+        ));
         let period = Period::parse("2026-10").unwrap();
-        let g = generate(&root, 2000, 3, period).unwrap();
+        let g = generate(blobs.clone(), &root.join("scratch"), 2000, 3, period)
+            .await
+            .unwrap();
         assert_eq!(g.firms, 2000);
-        // Four sources feed indicators; each delivers for about 90% of 2,020 firms.
-        assert_eq!(g.files, 4);
-        assert!((7000..7600).contains(&g.rows), "{}", g.rows);
+        let store = SnapshotStore::new(blobs);
         for p in ["2026-09", "2026-04", "2025-10"] {
-            let m = Manifest::load(&root.join("snapshots").join(p)).unwrap();
+            let m = store.manifest(Period::parse(p).unwrap()).await.unwrap();
             assert_eq!((m.period.as_str(), m.total_rows), (p, 2000));
         }
-        let tax =
-            root.join("indicator-inputs/2026-10/tax_operating/2026-10-01/part-000.csv.parquet");
-        let batches =
-            puhui_snapshot::build::read_input_bytes(std::fs::read(tax).unwrap().into(), "t")
-                .unwrap();
+        // Four sources feed indicators; each delivers for about 90% of 2,020 firms.
+        let keys = store.input_keys(period).await.unwrap();
+        assert_eq!((g.files, keys.len()), (4, 4));
+        assert!((7000..7600).contains(&g.rows), "{}", g.rows);
+        let tax = keys.iter().find(|k| k.contains("/tax_operating/")).unwrap();
+        let batches = store.inputs(tax).await.unwrap();
         let b = &batches[0];
         assert_eq!(b.column_by_name("tax_paid_12m").unwrap().null_count(), 0);
-        assert_eq!(
-            b.column_by_name("dishonest_debtor").unwrap().null_count(),
-            b.num_rows()
-        );
+        // The courts' indicators are not the tax file's: no values, not decoded.
+        assert!(b.column_by_name("dishonest_debtor").is_none());
         std::fs::remove_dir_all(&root).ok();
     }
 }

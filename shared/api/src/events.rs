@@ -347,3 +347,75 @@ mod ingest_key_tests {
         assert_eq!(decode_s3_key("bad%FF"), None);
     }
 }
+
+#[cfg(test)]
+mod snapshot_build_tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use puhui_domain::Error;
+    use puhui_ports::{BlobStore, SystemClock};
+    use puhui_services::risk::SnapshotBuilder;
+    use serde_json::json;
+
+    use super::snapshot_build;
+
+    fn builder() -> (SnapshotBuilder, Arc<dyn BlobStore>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("puhui-api-snap-{}", ulid::Ulid::new()));
+        let blobs: Arc<dyn BlobStore> = Arc::new(puhui_embedded::LocalBlobStore::new(
+            dir.join("blobs"),
+            "http://127.0.0.1/blobs".into(),
+            b"test".to_vec(),
+            Arc::new(SystemClock),
+        ));
+        (
+            SnapshotBuilder::with_scratch(blobs.clone(), dir.clone()),
+            blobs,
+            dir,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_schedule_builds_the_month_just_closed_and_a_period_that_month() {
+        let (b, blobs, dir) = builder();
+        let now = chrono::DateTime::parse_from_rfc3339("2027-01-01T18:00:00Z")
+            .unwrap()
+            .to_utc();
+        let a = snapshot_build(&b, now, &json!({"version": "0", "detail": {}}))
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.outcome, a.period.as_str()),
+            ("nothing_to_build", "2026-12")
+        );
+
+        // Inputs for 2026-11: an explicit period builds them.
+        let mut rows = puhui_snapshot::build::InputRows::new();
+        let v = json!(3);
+        rows.push(
+            "91330200MA2H000001",
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            [("penalties_12m", &v)],
+        );
+        let bytes = puhui_snapshot::build::write_input_bytes(&[rows.finish().unwrap()]).unwrap();
+        blobs
+            .put(
+                "indicator-inputs/2026-11/x/2026-12-01/f.csv.parquet",
+                bytes,
+                "x",
+            )
+            .await
+            .unwrap();
+        let a = snapshot_build(&b, now, &json!({"period": "2026-11"}))
+            .await
+            .unwrap();
+        assert_eq!((a.outcome, a.period.as_str()), ("built", "2026-11"));
+        assert_eq!(a.report.unwrap().firms, 1);
+
+        match snapshot_build(&b, now, &json!({"period": "2026-13"})).await {
+            Err(Error::Validation(errors)) => assert_eq!(errors[0].field, "period"),
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

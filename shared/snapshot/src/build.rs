@@ -194,7 +194,9 @@ pub fn write_input_bytes(batches: &[RecordBatch]) -> Result<Vec<u8>> {
 }
 
 /// Decodes an input object written by [`write_input_bytes`]; `name` (its key) labels errors.
-/// Anything but exactly [`input_schema`] is refused.
+/// Anything but exactly [`input_schema`] is refused. Indicator columns that hold no value in
+/// the file (by the footer's null counts) are left out of the batches: one source feeds a few
+/// indicators, and decoding the others would allocate a full-width column of nulls each.
 pub fn read_input_bytes(bytes: Bytes, name: &str) -> Result<Vec<RecordBatch>> {
     let err = |source| SnapshotError::Parquet {
         path: name.into(),
@@ -210,7 +212,23 @@ pub fn read_input_bytes(bytes: Bytes, name: &str) -> Result<Vec<RecordBatch>> {
             "{name} does not have the indicator input schema"
         )));
     }
+    let groups = reader.metadata().row_groups();
+    let has_values = |leaf: usize| {
+        groups.iter().any(|g| {
+            let c = g.column(leaf);
+            // Without a null count the column is read.
+            c.statistics()
+                .and_then(|s| s.null_count_opt())
+                .is_none_or(|nulls| i64::try_from(nulls).unwrap_or(i64::MAX) < g.num_rows())
+        })
+    };
+    // `uscc` and `as_of` always; the input schema is flat, so leaves are its columns.
+    let wanted: Vec<usize> = (0..input_schema().fields().len())
+        .filter(|&i| i < 2 || has_values(i))
+        .collect();
+    let mask = parquet::arrow::ProjectionMask::leaves(reader.parquet_schema(), wanted);
     reader
+        .with_projection(mask)
         .with_batch_size(READ_BATCH_ROWS)
         .build()
         .map_err(err)?
@@ -241,19 +259,28 @@ pub struct Built {
 }
 
 /// Builds the period's snapshot from the previous snapshot (`previous`, batches of [`schema`]
-/// or a subset of its columns), the period's `inputs` (batches of [`input_schema`], in a fixed
-/// order) and the `bases` for change indicators, by the rule of the module documentation.
+/// or a subset of its columns), the period's `inputs` (batches of [`input_schema`] or a subset
+/// of its indicator columns, in a fixed order) and the `bases` for change indicators, by the
+/// rule of the module documentation.
 pub fn build(previous: &[RecordBatch], inputs: &[RecordBatch], bases: &[Base]) -> Result<Built> {
     let out_schema = schema();
     let in_schema = input_schema();
     for b in inputs {
-        if b.schema().fields() != in_schema.fields() {
+        // Every column present must be the input schema's, typed as there; uscc and as_of first.
+        let fits = b.num_columns() >= 2
+            && b.schema().field(0) == in_schema.field(0)
+            && b.schema().field(1) == in_schema.field(1)
+            && b.schema().fields().iter().all(|f| {
+                in_schema
+                    .field_with_name(f.name())
+                    .is_ok_and(|want| want == f.as_ref())
+            });
+        if !fits {
             return Err(SnapshotError::Schema(
                 "input batch does not have the input schema".into(),
             ));
         }
     }
-    // Firm ids in first-seen order; `rank` turns them into USCC order at the end.
     // Firm ids in first-seen order; `order` puts them in USCC order at the end.
     let mut ids: HashMap<&str, u32> = HashMap::new();
     let mut keys: Vec<&str> = Vec::new();
@@ -313,7 +340,9 @@ pub fn build(previous: &[RecordBatch], inputs: &[RecordBatch], bases: &[Base]) -
         }
         let mut newest: Vec<i32> = vec![i32::MIN; n];
         for ((b, rows), dates) in inputs.iter().zip(&input_rows).zip(&input_dates) {
-            let col = b.column(c + 2);
+            let Some(col) = b.column_by_name(ind.id) else {
+                continue;
+            };
             if col.null_count() == col.len() {
                 continue;
             }
@@ -687,7 +716,32 @@ mod tests {
             ],
         )]);
         let bytes = write_input_bytes(std::slice::from_ref(&b)).unwrap();
-        assert_eq!(read_input_bytes(bytes.into(), "k").unwrap(), vec![b]);
+        let read = read_input_bytes(bytes.into(), "k").unwrap();
+        // Columns without a value in the file are not decoded.
+        let s = input_schema();
+        let keep: Vec<usize> = ["uscc", "as_of", "tax_credit_grade", "dishonest_debtor"]
+            .iter()
+            .map(|c| s.index_of(c).unwrap())
+            .collect();
+        assert_eq!(read, vec![b.project(&keep).unwrap()]);
+        // …and the snapshot built from them is the one built from every column.
+        let full = build(&[], std::slice::from_ref(&b), &[]).unwrap();
+        let projected = build(&[], &read, &[]).unwrap();
+        assert_eq!(all(&projected), all(&full));
+        let wrong_type = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new(USCC, DataType::Utf8, false),
+                Field::new(AS_OF, DataType::Date32, false),
+                Field::new("dishonest_debtor", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec!["F1"])),
+                Arc::new(arrow_array::Date32Array::from(vec![1])),
+                Arc::new(StringArray::from(vec![Some("yes")])),
+            ],
+        )
+        .unwrap();
+        assert!(build(&[], &[wrong_type], &[]).is_err());
         assert!(read_input_bytes(Bytes::from_static(b"nope"), "k").is_err());
         // A label outside the catalogue's set, a non-indicator field: not an input.
         let mut r = InputRows::new();
