@@ -12,10 +12,6 @@
 //! The AWS side needs `PUHUI_TEST_AWS_ENDPOINT` (run through `tests/scripts/with-moto.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Array, RecordBatch};
-use arrow_schema::DataType;
 use chrono::NaiveDate;
 use puhui_domain::Uscc;
 use puhui_domain::indicators::CATALOGUE;
@@ -65,34 +61,12 @@ async fn snapshot(env: &Env, p: Period) -> Vec<(String, Map<String, Value>)> {
     let mut rows = Vec::new();
     for s in &m.shards {
         for b in store.shard(p, &s.path, None).await.unwrap() {
-            rows.extend(cells(&b));
+            rows.extend(puhui_snapshot::rows_as_json(&b));
         }
     }
     assert_eq!(rows.len() as u64, m.total_rows);
     assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "sorted by USCC");
     rows
-}
-
-fn cells(b: &RecordBatch) -> Vec<(String, Map<String, Value>)> {
-    let codes = b.column(0).as_string::<i32>();
-    (0..b.num_rows())
-        .map(|r| {
-            let mut values = Map::new();
-            for (field, col) in b.schema().fields().iter().zip(b.columns()).skip(1) {
-                if col.is_null(r) {
-                    continue;
-                }
-                let v = match col.data_type() {
-                    DataType::Int64 => json!(col.as_primitive::<Int64Type>().value(r)),
-                    DataType::Float64 => json!(col.as_primitive::<Float64Type>().value(r)),
-                    DataType::Boolean => json!(col.as_boolean().value(r)),
-                    _ => json!(col.as_string::<i32>().value(r)),
-                };
-                values.insert(field.name().clone(), v);
-            }
-            (codes.value(r).to_owned(), values)
-        })
-        .collect()
 }
 
 /// Every firm's snapshot row equals its newest indicators as the ingest wrote them.

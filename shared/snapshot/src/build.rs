@@ -488,7 +488,6 @@ fn base_levels(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use arrow_array::BooleanArray;
-    use arrow_array::types::Float64Type;
     use serde_json::json;
 
     use super::*;
@@ -515,22 +514,12 @@ mod tests {
 
     /// The value of `indicator` for `firm` as JSON (null when missing), from built batches.
     fn value(batches: &[RecordBatch], firm: &str, indicator: &str) -> serde_json::Value {
-        for b in batches {
-            let codes = b.column(0).as_string::<i32>();
-            if let Some(r) = codes.iter().position(|c| c == Some(firm)) {
-                let col = b.column_by_name(indicator).unwrap();
-                if col.is_null(r) {
-                    return serde_json::Value::Null;
-                }
-                return match col.data_type() {
-                    DataType::Int64 => json!(col.as_primitive::<Int64Type>().value(r)),
-                    DataType::Float64 => json!(col.as_primitive::<Float64Type>().value(r)),
-                    DataType::Boolean => json!(col.as_boolean().value(r)),
-                    _ => json!(col.as_string::<i32>().value(r)),
-                };
-            }
-        }
-        panic!("{firm} not in the snapshot")
+        batches
+            .iter()
+            .flat_map(crate::rows_as_json)
+            .find(|(code, _)| code == firm)
+            .map(|(_, values)| values.get(indicator).cloned().unwrap_or_default())
+            .unwrap_or_else(|| panic!("{firm} not in the snapshot"))
     }
 
     fn codes(batches: &[RecordBatch]) -> Vec<String> {
