@@ -371,7 +371,8 @@ pub fn build(previous: &[RecordBatch], inputs: &[RecordBatch], bases: &[Base]) -
                     continue;
                 }
                 if let Some(base) = then[id].filter(|&b| b != 0) {
-                    let ratio = (now.value(p) - base) as f64 / base as f64;
+                    // In floating point: a difference of two large amounts cannot overflow.
+                    let ratio = (now.value(p) as f64 - base as f64) / base as f64;
                     pick[id] = (s, values.len());
                     values.push(ratio);
                 }
