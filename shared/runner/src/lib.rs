@@ -335,7 +335,7 @@ impl Runner {
                 // snapshot-build --dir <data dir>/blobs --period YYYY-MM`.
                 Schedule::new(
                     "snapshot-build",
-                    interval_from_env("PUHUI_SNAPSHOT_BUILD_INTERVAL_SECS", 3600),
+                    interval_from_env("PUHUI_SNAPSHOT_BUILD_INTERVAL_SECS", 86_400),
                     move || {
                         let (s, clock) = (snapshots.clone(), snapshot_clock.clone());
                         Box::pin(async move {
