@@ -7,7 +7,9 @@
 //! 2. the next month, one department delivers again for half the firms (and a late file with
 //!    an older as-of date): the new values win, the other values carry forward, the older file
 //!    changes nothing, and the snapshot still matches the firms' newest indicators;
-//! 3. ingesting a file again adds no input; building a month again publishes the same content.
+//! 3. ingesting a file again adds no input; building a month again publishes the same content;
+//! 4. a file with rows of two months feeds both months' inputs;
+//! 5. a month with no inputs and no earlier snapshot is not found.
 //!
 //! The AWS side needs `PUHUI_TEST_AWS_ENDPOINT` (run through `tests/scripts/with-moto.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -216,6 +218,43 @@ async fn two_months_built_from_ingested_files(env: &Env) {
     assert_eq!(first[0].num_columns(), CATALOGUE.len() + 1);
 }
 
+/// A row's month is its as-of date's: one file with rows of two months feeds both months'
+/// inputs, each under the file's own key.
+async fn a_file_spanning_two_months_feeds_both(env: &Env) {
+    let firms = govdata::firms(2, 707);
+    let text = format!(
+        "uscc,as_of,tax_paid_12m,tax_paid_yoy,invoice_sales_yoy,tax_arrears\n\
+         {},2026-09-30,100,,,false\n{},2026-10-01,200,,,true\n",
+        firms[0], firms[1]
+    );
+    let report = ingest(
+        env,
+        "tax_operating",
+        "2026-10-02",
+        "mixed.csv",
+        text.into_bytes(),
+    )
+    .await;
+    assert_eq!(report.indicator_inputs, 2);
+    let store = SnapshotStore::new(env.blobs.clone());
+    for p in ["2026-09", "2026-10"] {
+        assert_eq!(
+            store.input_keys(period(p)).await.unwrap(),
+            [format!(
+                "indicator-inputs/{p}/tax_operating/2026-10-02/mixed.csv.parquet"
+            )]
+        );
+    }
+    let builder = SnapshotBuilder::new(env.blobs.clone());
+    builder.build(period("2026-09")).await.unwrap();
+    let october = builder.build(period("2026-10")).await.unwrap();
+    assert_eq!((october.firms, october.input_rows), (2, 1));
+    let rows = snapshot(env, period("2026-10")).await;
+    let tax = |code: &str| rows.iter().find(|r| r.0 == code).unwrap().1["tax_paid_12m"].clone();
+    // September's firm carried forward, October's from its row.
+    assert_eq!((tax(&firms[0]), tax(&firms[1])), (json!(100), json!(200)));
+}
+
 async fn nothing_to_build_is_not_found(env: &Env) {
     let builder = SnapshotBuilder::new(env.blobs.clone());
     let e = builder.build(period("2030-01")).await.unwrap_err();
@@ -240,5 +279,6 @@ macro_rules! on_both {
 
 on_both! {
     two_months_built_from_ingested_files => two_months_built_from_ingested_files_on_embedded, two_months_built_from_ingested_files_on_aws;
+    a_file_spanning_two_months_feeds_both => a_file_spanning_two_months_feeds_both_on_embedded, a_file_spanning_two_months_feeds_both_on_aws;
     nothing_to_build_is_not_found => nothing_to_build_is_not_found_on_embedded, nothing_to_build_is_not_found_on_aws;
 }
