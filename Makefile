@@ -39,7 +39,7 @@ lint:
 # Unit, conformance (embedded and AWS adapters) and end-to-end tests, with a local AWS-API
 # server (moto) started for the run and stopped after it. The end-to-end test runs every Lambda
 # under `cargo lambda watch`, so the function binaries are built first.
-FUNCTIONS := product-listing scan-submit bank-desk demand-dispatch notify reminders outbox-relay risk-scan risk-worker risk-desk model-score model-batch data-query data-ingest data-export
+FUNCTIONS := product-listing scan-submit bank-desk demand-dispatch notify reminders outbox-relay risk-scan risk-worker risk-desk model-score model-batch data-query data-ingest data-export snapshot-build
 
 unit: tools
 	$(CARGO) build $(addprefix -p ,$(FUNCTIONS)) -p puhui-runner -p puhui-samplekit
@@ -79,6 +79,19 @@ bench-scan:
 .PHONY: bench-ingest
 bench-ingest:
 	samplekit/bench/ingest.sh
+
+# Indicator snapshot build for a region's month: 1,380,000 firms' previous snapshot, bases 6
+# and 12 months back, and the month's inputs (4 sources, 90% of firms each, 1% new firms) in a
+# local blob directory, then one timed build and publish on the embedded blob store (peak RSS
+# from GNU time).
+SNAPSHOT_BENCH_DIR ?= /tmp/puhui-snapshot-bench
+.PHONY: bench-snapshot
+bench-snapshot:
+	$(CARGO) build --release -p puhui-samplekit
+	rm -rf $(SNAPSHOT_BENCH_DIR)
+	target/release/samplekit snapshot-inputs --dir $(SNAPSHOT_BENCH_DIR) --firms 1380000 --period 2026-10
+	/usr/bin/time -v target/release/samplekit snapshot-build --dir $(SNAPSHOT_BENCH_DIR) --period 2026-10 2>&1 \
+		| grep -E 'snapshot|Elapsed|Maximum resident'
 
 # Model engines (criterion), ONNX Runtime side by side on the same files and rows (ORT installed
 # into a throwaway venv outside the repo), and one in-process score on the embedded backend.

@@ -11,6 +11,8 @@
 - reminders/, outbox-relay/, risk-scan/: EventBridge scheduled events; expected.json maps
   fixture -> the function's JSON answer on a table with nothing due (and, for risk-scan, a
   bucket without snapshots).
+- snapshot-build/: its EventBridge monthly event and an explicit `{"period": "YYYY-MM"}`;
+  expected.json maps fixture -> the answer on a bucket without inputs or snapshots.
 
     python3 events/generate.py          # from the repository root; rewrites events/*/*.json
 
@@ -862,6 +864,15 @@ def outbox_relay():
     return {"scheduled.json": ({"flushed": 0}, scheduled("puhui-outbox-relay", 601))}
 
 
+def snapshot_build():
+    # An empty bucket: the schedule's month (the one before today) and an explicit month both
+    # have nothing to build; an explicit month is echoed back.
+    return {
+        "scheduled.json": ({"outcome": "nothing_to_build"}, scheduled("puhui-snapshot-build", 951)),
+        "period.json": ({"outcome": "nothing_to_build", "period": "2026-10"}, {"period": "2026-10"}),
+    }
+
+
 def risk_scan():
     """No snapshot in the bucket: nothing to plan, whatever rule sets exist."""
     return {"scheduled.json": ({"outcome": "no_snapshot"}, scheduled("puhui-risk-scan", 901))}
@@ -942,6 +953,7 @@ FUNCTIONS = {
     "reminders": reminders,
     "outbox-relay": outbox_relay,
     "risk-scan": risk_scan,
+    "snapshot-build": snapshot_build,
     "risk-worker": risk_worker,
     "risk-desk": risk_desk,
     "model-score": model_score,

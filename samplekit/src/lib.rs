@@ -13,6 +13,7 @@ pub mod scan;
 pub mod score;
 pub mod scoring_story;
 pub mod snapshot;
+pub mod snapshot_inputs;
 pub mod tokens;
 
 /// Why a samplekit operation failed, in words for the person running it.

@@ -7,6 +7,11 @@
 //! samplekit firms [--count N] [--seed N]           print synthetic firms (CSV)
 //! samplekit snapshot --out DIR [--firms N] [--seed S] [--shards K] [--period YYYY-MM]
 //!                                                  write a synthetic indicator snapshot
+//! samplekit snapshot-inputs --dir DIR [--firms N] [--seed S] [--period YYYY-MM]
+//!                                                  a month's indicator inputs and earlier
+//!                                                  snapshots in a local blob directory
+//! samplekit snapshot-build --dir DIR --period YYYY-MM
+//!                                                  build and publish the month's snapshot there
 //! samplekit rules [--count N] [--seed S] [--out F] random selective risk rules (JSON)
 //! samplekit scan --rules F --snapshot PATH [--out alerts.csv] [--counts counts.json] [--threads T]
 //!                                                  backtest a rule set over a snapshot
@@ -49,6 +54,8 @@ async fn main() {
         Some("token") => token(&args),
         Some("firms") => firms(&args),
         Some("snapshot") => snapshot(&args),
+        Some("snapshot-inputs") => snapshot_inputs(&args).await,
+        Some("snapshot-build") => snapshot_build(&args).await,
         Some("rules") => rules(&args),
         Some("scan") => scan(&args),
         Some("score") => score(&args),
@@ -56,7 +63,7 @@ async fn main() {
         Some("govfile") => govfile(&args),
         Some("ingest-file") => ingest_file(&args).await,
         _ => Err(
-            "usage: samplekit demo|seed|token|firms|snapshot|rules|scan|score|load|govfile|ingest-file (see the crate docs)"
+            "usage: samplekit demo|seed|token|firms|snapshot|snapshot-inputs|snapshot-build|rules|scan|score|load|govfile|ingest-file (see the crate docs)"
                 .into(),
         ),
     };
@@ -311,6 +318,74 @@ fn snapshot(args: &[String]) -> Result<()> {
         m.shards.len(),
         m.schema_version,
         started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn snapshot_inputs(args: &[String]) -> Result<()> {
+    let dir = arg(args, "--dir").ok_or("--dir DIR is required")?;
+    let firms: usize = arg(args, "--firms").map_or(Ok(1_380_000), |s| s.parse())?;
+    let seed: u64 = arg(args, "--seed").map_or(Ok(2026), |s| s.parse())?;
+    let period = puhui_domain::risk::Period::parse(
+        &arg(args, "--period").unwrap_or_else(|| "2026-10".into()),
+    )
+    .map_err(|e| e.message)?;
+    let started = std::time::Instant::now();
+    let scratch = std::env::temp_dir().join(format!("samplekit-inputs-{}", std::process::id()));
+    let g = puhui_samplekit::snapshot_inputs::generate(
+        local_blobs(&dir),
+        &scratch,
+        firms,
+        seed,
+        period,
+    )
+    .await?;
+    println!(
+        "inputs of {period} put in {dir}: {} firms in the previous snapshot, {} input rows in {} files ({:.1} s)",
+        g.firms,
+        g.rows,
+        g.files,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The embedded backend's blob store at `dir` (the runner's is `<PUHUI_DATA_DIR>/blobs`).
+fn local_blobs(dir: &str) -> std::sync::Arc<dyn puhui_ports::BlobStore> {
+    std::sync::Arc::new(puhui_embedded::LocalBlobStore::new(
+        PathBuf::from(dir),
+        "http://127.0.0.1/blobs".into(),
+        b"samplekit".to_vec(),
+        std::sync::Arc::new(puhui_ports::SystemClock),
+    ))
+}
+
+/// Builds a period's snapshot on the embedded backend's blob directory, as the runner would.
+async fn snapshot_build(args: &[String]) -> Result<()> {
+    let dir = arg(args, "--dir").ok_or("--dir DIR is required")?;
+    let period = puhui_domain::risk::Period::parse(
+        &arg(args, "--period").ok_or("--period YYYY-MM is required")?,
+    )
+    .map_err(|e| e.message)?;
+    let blobs = local_blobs(&dir);
+    let started = std::time::Instant::now();
+    let r = puhui_services::risk::SnapshotBuilder::new(blobs)
+        .build(period)
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "snapshot {period} built: {} firms in {} shards from {} input rows ({} objects), \
+         {} values from inputs, {} changes computed, previous {:?}, bases {:?}; \
+         {secs:.2} s, {:.0} firms/s",
+        r.firms,
+        r.shards,
+        r.input_rows,
+        r.input_objects,
+        r.from_inputs,
+        r.computed,
+        r.previous.map(|p| p.to_string()),
+        r.bases.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        r.firms as f64 / secs
     );
     Ok(())
 }

@@ -348,8 +348,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use std::collections::HashMap;
 
-    use arrow_array::types::{Float64Type, Int64Type};
-    use arrow_schema::DataType;
     use puhui_engines::rules::evaluate_row;
     use serde_json::Map;
 
@@ -364,26 +362,11 @@ mod tests {
     /// Every firm of a snapshot as a JSON row (null values left out), with its code.
     fn rows(path: &Path) -> Vec<(String, Map<String, Value>)> {
         let snap = Snapshot::open(path).unwrap();
-        let mut out = Vec::new();
-        for b in snap.read_all().unwrap() {
-            for i in 0..b.num_rows() {
-                let mut row = Map::new();
-                for (f, col) in b.schema().fields().iter().zip(b.columns()).skip(1) {
-                    if col.is_null(i) {
-                        continue;
-                    }
-                    let v = match f.data_type() {
-                        DataType::Int64 => json!(col.as_primitive::<Int64Type>().value(i)),
-                        DataType::Float64 => json!(col.as_primitive::<Float64Type>().value(i)),
-                        DataType::Boolean => json!(col.as_boolean().value(i)),
-                        _ => json!(col.as_string::<i32>().value(i)),
-                    };
-                    row.insert(f.name().clone(), v);
-                }
-                out.push((b.column(0).as_string::<i32>().value(i).to_owned(), row));
-            }
-        }
-        out
+        snap.read_all()
+            .unwrap()
+            .iter()
+            .flat_map(puhui_snapshot::rows_as_json)
+            .collect()
     }
 
     #[test]

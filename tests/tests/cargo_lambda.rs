@@ -15,7 +15,8 @@
 //!   here), and of data-query, which reads and writes the table (its audit records, quota
 //!   counters and export jobs), keeps export inputs in the bucket, sends export chunks to the
 //!   data-exports queue (nothing consumes it here) and verifies applicant sessions with
-//!   scan-submit's secret, and of data-export, whose fixtures name jobs that do not exist.
+//!   scan-submit's secret, and of data-export, whose fixtures name jobs that do not exist, and of
+//!   snapshot-build, which finds nothing to build in the empty snapshot bucket.
 //!
 //! Run through `make test` (or `tests/scripts/with-moto.sh cargo test -p puhui-tests`), which
 //! starts moto and puts cargo-lambda on the PATH.
@@ -66,7 +67,7 @@ impl Drop for Emulator {
 }
 
 /// The functions the emulator serves, as named by their crates.
-const FUNCTIONS: [&str; 15] = [
+const FUNCTIONS: [&str; 16] = [
     "product-listing",
     "scan-submit",
     "bank-desk",
@@ -82,6 +83,7 @@ const FUNCTIONS: [&str; 15] = [
     "data-query",
     "data-ingest",
     "data-export",
+    "snapshot-build",
 ];
 
 const WEBHOOK_SECRET: &str = "e2e-webhook-secret";

@@ -86,6 +86,60 @@ pub async fn risk_scan(planner: &ScanPlanner) -> Result<PlanOutcome, puhui_domai
     planner.plan().await
 }
 
+/// What snapshot-build answers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SnapshotBuildAnswer {
+    /// `built`, or `nothing_to_build` when the month has no inputs and no earlier snapshot.
+    pub outcome: &'static str,
+    /// The month, `YYYY-MM`.
+    pub period: String,
+    /// What the build did, when it built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<puhui_services::risk::BuildReport>,
+}
+
+/// snapshot-build: `{"period": "YYYY-MM"}` builds that month's indicator snapshot; any other
+/// event (the monthly schedule's) builds the month before the one `now` falls in, the month
+/// just closed. A month with nothing to build is answered, not failed (as risk-scan answers a
+/// bucket without snapshots); a period that is not `YYYY-MM` is a validation error naming
+/// `period`, and storage failures fail the invocation so it is retried.
+pub async fn snapshot_build(
+    builder: &puhui_services::risk::SnapshotBuilder,
+    now: chrono::DateTime<chrono::Utc>,
+    event: &serde_json::Value,
+) -> Result<SnapshotBuildAnswer, puhui_domain::Error> {
+    use puhui_domain::Error;
+    use puhui_domain::risk::Period;
+    let period = match event.get("period") {
+        Some(p) => Period::parse(p.as_str().unwrap_or_default())
+            .map_err(|e| Error::Validation(vec![e.under("period")]))?,
+        None => Period::parse(&now.format("%Y-%m").to_string())
+            .map_err(|e| Error::Internal(format!("the clock's month: {}", e.message)))?
+            .minus(1),
+    };
+    match builder.build(period).await {
+        Ok(report) => {
+            tracing::info!(period = %period, firms = report.firms, shards = report.shards,
+                input_rows = report.input_rows, duration_ms = report.duration_ms,
+                "snapshot built");
+            Ok(SnapshotBuildAnswer {
+                outcome: "built",
+                period: period.to_string(),
+                report: Some(report),
+            })
+        }
+        Err(Error::NotFound(what)) => {
+            tracing::warn!(period = %period, missing = %what, "snapshot-build: nothing to build");
+            Ok(SnapshotBuildAnswer {
+                outcome: "nothing_to_build",
+                period: period.to_string(),
+                report: None,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// model-batch: each record is one chunk of a scoring job. A chunk already counted changes
 /// nothing; one that fails is retried and finally dead-lettered.
 pub async fn scoring_job_batch(
@@ -309,5 +363,77 @@ mod ingest_key_tests {
         );
         assert_eq!(decode_s3_key("bad%2"), None);
         assert_eq!(decode_s3_key("bad%FF"), None);
+    }
+}
+
+#[cfg(test)]
+mod snapshot_build_tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use puhui_domain::Error;
+    use puhui_ports::{BlobStore, SystemClock};
+    use puhui_services::risk::SnapshotBuilder;
+    use serde_json::json;
+
+    use super::snapshot_build;
+
+    fn builder() -> (SnapshotBuilder, Arc<dyn BlobStore>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("puhui-api-snap-{}", ulid::Ulid::new()));
+        let blobs: Arc<dyn BlobStore> = Arc::new(puhui_embedded::LocalBlobStore::new(
+            dir.join("blobs"),
+            "http://127.0.0.1/blobs".into(),
+            b"test".to_vec(),
+            Arc::new(SystemClock),
+        ));
+        (
+            SnapshotBuilder::with_scratch(blobs.clone(), dir.clone()),
+            blobs,
+            dir,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_schedule_builds_the_month_just_closed_and_a_period_that_month() {
+        let (b, blobs, dir) = builder();
+        let now = chrono::DateTime::parse_from_rfc3339("2027-01-01T18:00:00Z")
+            .unwrap()
+            .to_utc();
+        let a = snapshot_build(&b, now, &json!({"version": "0", "detail": {}}))
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.outcome, a.period.as_str()),
+            ("nothing_to_build", "2026-12")
+        );
+
+        // Inputs for 2026-11: an explicit period builds them.
+        let mut rows = puhui_snapshot::build::InputRows::new();
+        let v = json!(3);
+        rows.push(
+            "91330200MA2H000001",
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            [("penalties_12m", &v)],
+        );
+        let bytes = puhui_snapshot::build::write_input_bytes(&[rows.finish().unwrap()]).unwrap();
+        blobs
+            .put(
+                "indicator-inputs/2026-11/x/2026-12-01/f.csv.parquet",
+                bytes,
+                "x",
+            )
+            .await
+            .unwrap();
+        let a = snapshot_build(&b, now, &json!({"period": "2026-11"}))
+            .await
+            .unwrap();
+        assert_eq!((a.outcome, a.period.as_str()), ("built", "2026-11"));
+        assert_eq!(a.report.unwrap().firms, 1);
+
+        match snapshot_build(&b, now, &json!({"period": "2026-13"})).await {
+            Err(Error::Validation(errors)) => assert_eq!(errors[0].field, "period"),
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -118,6 +118,33 @@ pub const CATALOGUE: &[Indicator] = &[
     ),
 ];
 
+/// A change indicator the snapshot builder derives from a level indicator: the level now against
+/// the level `months` earlier, as a ratio `(now − then) / then`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// The change indicator (a ratio).
+    pub id: &'static str,
+    /// The level indicator it compares.
+    pub level: &'static str,
+    /// How many months back the base level is taken.
+    pub months: u16,
+}
+
+/// The change indicators whose level is itself in the catalogue. The others (invoiced sales and
+/// utilities) have no level here, so only the delivering department's own figure fills them.
+pub const CHANGES: &[Change] = &[
+    Change {
+        id: "tax_paid_yoy",
+        level: "tax_paid_12m",
+        months: 12,
+    },
+    Change {
+        id: "social_insured_change_6m",
+        level: "social_insured_headcount",
+        months: 6,
+    },
+];
+
 /// Looks an indicator up by id.
 pub fn find(id: &str) -> Option<&'static Indicator> {
     CATALOGUE.iter().find(|i| i.id == id)
@@ -135,5 +162,18 @@ mod tests {
         assert_eq!(ids.len(), 27);
         assert_eq!(find("dishonest_debtor").map(|i| i.kind), Some(Boolean));
         assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn changes_pair_a_ratio_with_a_numeric_level() {
+        for c in CHANGES {
+            assert_eq!(find(c.id).map(|i| i.kind), Some(Ratio), "{}", c.id);
+            assert!(
+                matches!(find(c.level).map(|i| i.kind), Some(Fen | Integer)),
+                "{}",
+                c.level
+            );
+            assert!(c.months > 0);
+        }
     }
 }

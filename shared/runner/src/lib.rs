@@ -35,7 +35,7 @@ use puhui_services::financing::{
 };
 use puhui_services::ingest::IngestService;
 use puhui_services::outbox::Destination;
-use puhui_services::risk::{RiskPorts, ScanPlanner, ShardWorker};
+use puhui_services::risk::{RiskPorts, ScanPlanner, ShardWorker, SnapshotBuilder};
 use puhui_services::scoring::ScoringPorts;
 use puhui_services::storage::StoragePorts;
 
@@ -254,6 +254,8 @@ impl Runner {
             b.clock.clone(),
         ));
         let incoming = b.blobs.clone();
+        let snapshots = Arc::new(SnapshotBuilder::new(b.blobs.clone()));
+        let snapshot_clock = b.clock.clone();
         let routes = Router::new()
             .merge(puhui_api::products::routes(
                 puhui_api::products::ProductsApi::new(b.table.clone(), b.auth.clone()),
@@ -352,6 +354,24 @@ impl Runner {
                     move || {
                         let (s, blobs) = (ingest.clone(), incoming.clone());
                         Box::pin(async move { ingest_incoming(&s, blobs.as_ref()).await })
+                    },
+                ),
+                // The month just closed, as the Lambda's monthly schedule builds it (a month
+                // already built is rebuilt to the same content). Another month: `samplekit
+                // snapshot-build --dir <data dir>/blobs --period YYYY-MM`.
+                Schedule::new(
+                    "snapshot-build",
+                    interval_from_env("PUHUI_SNAPSHOT_BUILD_INTERVAL_SECS", 86_400),
+                    move || {
+                        let (s, clock) = (snapshots.clone(), snapshot_clock.clone());
+                        Box::pin(async move {
+                            let event = serde_json::json!({});
+                            match events::snapshot_build(&s, clock.now(), &event).await {
+                                Ok(a) => tracing::info!(outcome = a.outcome, period = %a.period,
+                                    "snapshot-build ran"),
+                                Err(e) => tracing::warn!(error = %e, "snapshot build failed"),
+                            }
+                        })
                     },
                 ),
             ],

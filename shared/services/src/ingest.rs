@@ -21,6 +21,13 @@
 //! (typed as its indicator declares) is replaced only by a row whose as-of date is newer than
 //! the one kept beside it in `as_of`, by a conditional write on the item's version. A value
 //! stored without an as-of date (seeded by hand) counts as older than any ingested row.
+//!
+//! The same indicator values are appended to the period's indicator inputs, the snapshot
+//! builder's only source (the table cannot be scanned): one Parquet object per file and period,
+//! `indicator-inputs/<YYYY-MM>/<source>/<date>/<file>.parquet` (see
+//! [`SnapshotStore::input_key`]), a row's period being the month of its as-of date. The key is
+//! the file's identity, so ingesting the file again (a replay, or a corrected file at the same
+//! key) overwrites its inputs instead of adding to them.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -31,17 +38,20 @@ use std::time::Instant;
 use chrono::{DateTime, NaiveDate, Utc};
 use puhui_domain::indicators::{self, IndicatorType};
 use puhui_domain::interfaces::ProfileField;
+use puhui_domain::risk::Period;
 use puhui_domain::sources::{Source, SourceCatalogue};
 use puhui_domain::{Error, IndustryCode, Uscc};
 use puhui_engines::ingest::{
     self as engine, Encoding, FileFormat, FileRejection, LoadedRow, QuarantinedRow, RowOutcome,
 };
 use puhui_ports::{BlobStore, Clock, Condition, Item, Key, PortError, Query, Table, TxOp, Update};
+use puhui_snapshot::build::InputRows;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::profiles;
+use crate::risk::SnapshotStore;
 
 /// Prefix under which departments deliver files.
 pub const INCOMING: &str = "incoming/";
@@ -126,6 +136,9 @@ pub struct IngestReport {
     /// indicators were all older, changes nothing).
     #[serde(default)]
     pub indicators_written: u64,
+    /// Rows appended to the periods' indicator inputs (loaded rows carrying an indicator).
+    #[serde(default)]
+    pub indicator_inputs: u64,
     /// The quarantine object, when anything was quarantined.
     pub quarantine_key: Option<String>,
     /// Wall time of the ingest.
@@ -271,6 +284,7 @@ impl IngestService {
             rejection: None,
             profiles_written: 0,
             indicators_written: 0,
+            indicator_inputs: 0,
             quarantine_key: None,
             duration_ms: 0,
             finished_at: self.clock.now(),
@@ -305,7 +319,7 @@ impl IngestService {
                 report.encoding = Some(encoding);
                 let file = File::open(spool.path())
                     .map_err(|e| Error::Internal(format!("spool file: {e}")))?;
-                let (tally, quarantine) = self.load(source, format, file).await?;
+                let (tally, quarantine, inputs) = self.load(source, format, file).await?;
                 if tally.read != tally.loaded + tally.quarantined {
                     return Err(Error::Internal(format!(
                         "{blob_key}: {} rows read but {} loaded and {} quarantined",
@@ -315,6 +329,11 @@ impl IngestService {
                 if !quarantine.is_empty() {
                     self.put_quarantine(&quarantine_key, quarantine).await?;
                     report.quarantine_key = Some(quarantine_key);
+                }
+                let store = SnapshotStore::new(self.blobs.clone());
+                for (period, rows) in inputs {
+                    report.indicator_inputs += rows.len() as u64;
+                    store.put_inputs(period, &path, rows).await?;
                 }
                 report.rows_read = tally.read;
                 report.loaded = tally.loaded;
@@ -375,15 +394,17 @@ impl IngestService {
     }
 
     /// The loading pass: loaded rows written [`CHUNK_ROWS`] at a time, quarantined rows
-    /// collected as NDJSON (memory grows with the bad rows only).
+    /// collected as NDJSON, loaded rows' indicators collected by period (memory grows with the
+    /// bad rows and the indicator values).
     async fn load(
         &self,
         source: &Source,
         format: FileFormat,
         file: File,
-    ) -> Result<(Tally, Vec<u8>), Error> {
+    ) -> Result<(Tally, Vec<u8>, BTreeMap<Period, InputRows>), Error> {
         let mut tally = Tally::default();
         let mut quarantine = Vec::new();
+        let mut inputs: BTreeMap<Period, InputRows> = BTreeMap::new();
         let mut chunk: Vec<LoadedRow> = Vec::with_capacity(CHUNK_ROWS);
         let rows = engine::rows(source, format, file)
             .map_err(|e| Error::Internal(format!("file changed between passes: {e}")))?;
@@ -396,6 +417,15 @@ impl IngestService {
                     tally.loaded += 1;
                     for w in &row.warnings {
                         *tally.warnings.entry(w.rule.clone()).or_default() += 1;
+                    }
+                    // Dates before 1970 have no period: such a row feeds no snapshot.
+                    if let Ok(period) = Period::parse(&row.as_of.format("%Y-%m").to_string()) {
+                        let values = indicator_values(&row);
+                        inputs.entry(period).or_default().push(
+                            row.uscc.as_str(),
+                            row.as_of,
+                            values.iter().map(|(k, v)| (k.as_str(), v)),
+                        );
                     }
                     // One transaction writes an item once: a firm's second row starts a chunk.
                     if chunk.iter().any(|r| r.uscc == row.uscc) {
@@ -416,7 +446,8 @@ impl IngestService {
             }
         }
         self.write_chunk(source, &mut chunk, &mut tally).await?;
-        Ok((tally, quarantine))
+        inputs.retain(|_, rows| !rows.is_empty());
+        Ok((tally, quarantine, inputs))
     }
 
     /// Writes the chunk's rows (distinct firms) where newer than what is stored: the stored

@@ -8,6 +8,8 @@
 //! so banks can backtest on data exported from elsewhere: extra columns are ignored, a column
 //! of the wrong type is an error naming it, and a malformed file is an error, never a panic.
 
+pub mod build;
+
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -582,6 +584,41 @@ pub fn read_shard_bytes(
                 path: path.clone(),
                 source: e.into(),
             })
+        })
+        .collect()
+}
+
+/// Each row of a snapshot batch as its firm and its indicator values as JSON — numbers, booleans
+/// and labels, nulls left out — so tests and tools compare snapshots by value. Columns of other
+/// types are left out too.
+pub fn rows_as_json(b: &RecordBatch) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    use serde_json::Value;
+    let Some(codes) = b
+        .column_by_name(USCC)
+        .and_then(|c| c.as_string_opt::<i32>())
+    else {
+        return Vec::new();
+    };
+    (0..b.num_rows())
+        .map(|r| {
+            let mut values = serde_json::Map::new();
+            for (field, col) in b.schema().fields().iter().zip(b.columns()) {
+                if field.name() == USCC || col.is_null(r) {
+                    continue;
+                }
+                let v = match col.data_type() {
+                    DataType::Int64 => Value::from(col.as_primitive::<Int64Type>().value(r)),
+                    DataType::Float64 => Value::from(col.as_primitive::<Float64Type>().value(r)),
+                    DataType::Boolean => Value::from(col.as_boolean().value(r)),
+                    DataType::Utf8 => Value::from(col.as_string::<i32>().value(r)),
+                    _ => continue,
+                };
+                values.insert(field.name().clone(), v);
+            }
+            (codes.value(r).to_owned(), values)
         })
         .collect()
 }

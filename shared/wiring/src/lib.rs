@@ -9,7 +9,7 @@
 //! | `PUHUI_NOTIFIER` | notify | `http` (SMS gateway + bank webhooks, default) or `outbox-file` |
 //! | `PUHUI_OUTBOX_FILE` | notify with `outbox-file` | where the local stand-in writes |
 //! | `PUHUI_WECHAT` | scan-submit | `api` (default) or `dev` (local stand-in, never in production) |
-//! | `PUHUI_BUCKET` | risk-scan, risk-worker, risk-desk, model-score, model-batch, data-query (screening, exports), data-export | S3 bucket: `snapshots/<period>/`, `models/`, `scoring-jobs/`, `exports/` |
+//! | `PUHUI_BUCKET` | risk-scan, risk-worker, risk-desk, model-score, model-batch, data-query (screening, exports), data-export, snapshot-build | S3 bucket: `snapshots/<period>/`, `indicator-inputs/`, `models/`, `scoring-jobs/`, `exports/` |
 //! | `PUHUI_RISK_SHARD_QUEUE_URL` | risk-scan | SQS queue of scan tasks (consumed by risk-worker) |
 //! | `PUHUI_SCORING_QUEUE_URL` | model-score, outbox-relay | SQS queue of scoring-job chunks (consumed by model-batch) |
 //! | `PUHUI_EXPORT_QUEUE_URL` | data-query, outbox-relay | SQS queue of export-job chunks (consumed by data-export) |
@@ -141,6 +141,14 @@ pub fn ingest(
         Arc::new(aws.blobs(bucket)),
         Arc::new(SystemClock),
     )
+}
+
+/// The snapshot builder over `PUHUI_BUCKET` (it reads and writes blobs only, no table).
+pub async fn snapshot_builder() -> Result<puhui_services::risk::SnapshotBuilder, WiringError> {
+    let aws = AwsBackend::from_env().await;
+    Ok(puhui_services::risk::SnapshotBuilder::new(Arc::new(
+        aws.blobs(env("PUHUI_BUCKET")?),
+    )))
 }
 
 /// The bank-token verifier.

@@ -18,6 +18,7 @@
 //! Snapshots live in the blob store under `snapshots/<period>/` (`manifest.json` and shards).
 
 mod alerts;
+mod build;
 mod notices;
 mod rule_sets;
 mod scans;
@@ -30,12 +31,13 @@ use puhui_domain::{BankId, Error, Principal, Role, Uscc};
 use puhui_ports::{Key, Table};
 
 pub use alerts::{AlertFilter, AlertService};
+pub use build::{BuildReport, SnapshotBuilder};
 pub use rule_sets::{DryRun, DryRunCount, RuleSetDraft, RuleSetService};
 pub use scans::{
     PlanOutcome, PlannedBank, RuleTally, ScanPlanner, ScanRecord, ScanReport, ScanStatus, ScanView,
     TaskRecord, TaskStatus,
 };
-pub use snapshots::{SNAPSHOTS, SnapshotStore};
+pub use snapshots::{INPUTS, SNAPSHOTS, SnapshotStore};
 pub use watch::{BulkReport, BulkUpload, WatchListService, watch_op};
 pub use worker::{ShardTask, ShardWorker, TaskOutcome};
 

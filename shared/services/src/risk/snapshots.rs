@@ -1,5 +1,6 @@
 //! Indicator snapshots in the blob store: `snapshots/<period>/manifest.json` and its shards, in
-//! the format of `puhui-snapshot` (one definition of the schema).
+//! the format of `puhui-snapshot` (one definition of the schema); and the periods' indicator
+//! inputs they are built from, `indicator-inputs/<period>/<source>/<date>/<file>.parquet`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,10 +9,15 @@ use arrow_array::RecordBatch;
 use puhui_domain::Error;
 use puhui_domain::risk::Period;
 use puhui_ports::BlobStore;
+use puhui_snapshot::build::InputRows;
 use puhui_snapshot::{MANIFEST, Manifest, SnapshotError};
+
+use crate::ingest::BlobPath;
 
 /// Key prefix of every snapshot.
 pub const SNAPSHOTS: &str = "snapshots/";
+/// Key prefix of the periods' indicator inputs.
+pub const INPUTS: &str = "indicator-inputs/";
 
 /// Reads (and, for samplekit and ingest, publishes) snapshots.
 #[derive(Clone)]
@@ -32,6 +38,24 @@ impl SnapshotStore {
 
     /// The newest period with a manifest (a snapshot without one is still being written).
     pub async fn latest(&self) -> Result<Option<Manifest>, Error> {
+        self.newest(None).await
+    }
+
+    /// The newest snapshot of a period before `period`.
+    pub async fn latest_before(&self, period: Period) -> Result<Option<Manifest>, Error> {
+        self.newest(Some(period)).await
+    }
+
+    /// The period's manifest, or `None` when the period has no (finished) snapshot.
+    pub async fn find(&self, period: Period) -> Result<Option<Manifest>, Error> {
+        match self.manifest(period).await {
+            Ok(m) => Ok(Some(m)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn newest(&self, before: Option<Period>) -> Result<Option<Manifest>, Error> {
         let newest = self
             .blobs
             .list(SNAPSHOTS)
@@ -42,6 +66,7 @@ impl SnapshotStore {
                 let (period, file) = rest.split_once('/')?;
                 (file == MANIFEST).then(|| Period::parse(period).ok())?
             })
+            .filter(|p| before.is_none_or(|b| *p < b))
             .max();
         match newest {
             Some(p) => self.manifest(p).await.map(Some),
@@ -121,6 +146,71 @@ impl SnapshotStore {
             .put(&Self::key(period, MANIFEST), manifest, "application/json")
             .await?;
         Ok(m)
+    }
+}
+
+impl SnapshotStore {
+    /// The key of the inputs one ingested file gives a period: the file's identity, so a
+    /// re-ingest overwrites them.
+    pub fn input_key(period: Period, file: &BlobPath) -> String {
+        format!(
+            "{INPUTS}{period}/{}/{}/{}.parquet",
+            file.source, file.date, file.file
+        )
+    }
+
+    /// Stores the inputs one ingested file gives a period.
+    pub async fn put_inputs(
+        &self,
+        period: Period,
+        file: &BlobPath,
+        rows: InputRows,
+    ) -> Result<(), Error> {
+        let bytes = tokio::task::spawn_blocking(move || {
+            let batch = rows.finish()?;
+            puhui_snapshot::build::write_input_bytes(&[batch])
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("input writer stopped: {e}")))?
+        .map_err(internal)?;
+        self.blobs
+            .put(
+                &Self::input_key(period, file),
+                bytes,
+                "application/vnd.apache.parquet",
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The keys of the period's inputs, in key order (the builder's fixed input order).
+    pub async fn input_keys(&self, period: Period) -> Result<Vec<String>, Error> {
+        let mut keys: Vec<String> = self
+            .blobs
+            .list(&format!("{INPUTS}{period}/"))
+            .await?
+            .into_iter()
+            .map(|b| b.key)
+            .filter(|k| k.ends_with(".parquet"))
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// One input object's rows; a missing or malformed object is an error naming it.
+    pub async fn inputs(&self, key: &str) -> Result<Vec<RecordBatch>, Error> {
+        let bytes = self
+            .blobs
+            .get(key)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("{key}: listed but absent")))?;
+        let key = key.to_owned();
+        tokio::task::spawn_blocking(move || {
+            puhui_snapshot::build::read_input_bytes(bytes.into(), &key)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("input reader stopped: {e}")))?
+        .map_err(internal)
     }
 }
 
