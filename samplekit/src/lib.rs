@@ -2,6 +2,7 @@
 //! development tokens, and the demo driver that walks the product-listing flow over HTTP.
 
 pub mod data;
+pub mod data_story;
 pub mod demo;
 pub mod govdata;
 pub mod ingest_bench;

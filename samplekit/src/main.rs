@@ -143,6 +143,12 @@ async fn run_demo(args: &[String]) -> Result<()> {
         );
         result = ingest_demo(next, &base, &data_dir).await;
     }
+    if let Ok(next) = result {
+        println!(
+            "\n— Data queries: masked view under authorization → refusal → screening → portfolio export —"
+        );
+        result = data_demo(&api, &issuer, next, &base, &data_dir).await;
+    }
     child.kill().await.ok();
     std::fs::remove_dir_all(&data_dir).ok();
     result?;
@@ -208,6 +214,25 @@ async fn scoring_demo(
             .map_err(|e| fail(&e))
     };
     scoring_story::scoring_story(api, issuer, first_step, write_profile).await
+}
+
+/// The data-query story: the department's file delivered into the runner's blob store (its
+/// folder), everything else over HTTP.
+async fn data_demo(
+    api: &Api,
+    issuer: &DevIssuer,
+    first_step: u32,
+    base: &str,
+    data_dir: &std::path::Path,
+) -> std::result::Result<u32, puhui_samplekit::Failure> {
+    let blobs = puhui_embedded::LocalBlobStore::new(
+        data_dir.join("blobs"),
+        base.to_owned(),
+        Vec::new(), // only writes here; the runner signs its own URLs
+        std::sync::Arc::new(puhui_ports::SystemClock),
+    );
+    puhui_samplekit::data_story::data_story(api, issuer, first_step, std::sync::Arc::new(blobs))
+        .await
 }
 
 /// The ingest story: files written into the runner's blob store (its folder), reports read
