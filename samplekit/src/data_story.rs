@@ -108,15 +108,24 @@ pub async fn data_story(
     let fields = view.body["fields"].as_array().cloned().unwrap_or_default();
     for f in &fields {
         let name = f["field"].as_str().unwrap_or_default();
-        if name.starts_with("legal_rep") || name == "firm_name" {
-            say(&format!(
-                "{name} = {} ({} {}, {} as of {})",
-                f["value"],
-                f["sensitivity"].as_str().unwrap_or(""),
-                f["rule"].as_str().unwrap_or(""),
+        if !(name.starts_with("legal_rep") || name == "firm_name") {
+            continue;
+        }
+        let rule = format!(
+            "{} {}",
+            f["sensitivity"].as_str().unwrap_or(""),
+            f["rule"].as_str().unwrap_or("")
+        );
+        match f.get("value") {
+            Some(v) if !v.is_null() => say(&format!(
+                "{name} = {v} ({rule}; {} as of {})",
                 f["source"].as_str().unwrap_or(""),
                 f["as_of"].as_str().unwrap_or("")
-            ));
+            )),
+            _ => say(&format!(
+                "{name}: {} ({rule})",
+                f["status"].as_str().unwrap_or("")
+            )),
         }
     }
     say(&format!(
