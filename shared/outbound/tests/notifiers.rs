@@ -151,6 +151,7 @@ fn webhook_notifier(base: &str) -> WebhookNotifier {
         WebhookConfig {
             urls,
             secret: HOOK_SECRET.into(),
+            ops_url: None,
         },
         Duration::from_millis(500),
     )

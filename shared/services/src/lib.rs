@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod paging;
 pub mod products;
 pub mod profiles;
+pub mod quality;
 pub mod risk;
 pub mod scoring;
 pub mod storage;
