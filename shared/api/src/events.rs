@@ -85,6 +85,28 @@ pub async fn risk_scan(planner: &ScanPlanner) -> Result<PlanOutcome, puhui_domai
     planner.plan().await
 }
 
+/// data-quality (daily schedule): the day named by `{"date": "YYYY-MM-DD"}`, or — for the
+/// schedule's own event, which names none — the business day before `now` (the schedule fires
+/// after midnight in China). A malformed date is a validation error, not a guess.
+pub async fn data_quality(
+    service: &puhui_services::quality::DataQualityService,
+    event: &serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<puhui_services::quality::QualityRun, puhui_domain::Error> {
+    let date = match event.get("date") {
+        None => puhui_domain::time::business_date(now) - chrono::Duration::days(1),
+        Some(v) => v
+            .as_str()
+            .and_then(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            .ok_or_else(|| {
+                puhui_domain::Error::field("date", "invalid_format", "expected YYYY-MM-DD")
+            })?,
+    };
+    let run = service.run(date).await?;
+    tracing::info!(date = %run.date, failures = run.failures, alerts = run.alerts_raised.len(), "data-quality report written");
+    Ok(run)
+}
+
 /// model-batch: each record is one chunk of a scoring job. A chunk already counted changes
 /// nothing; one that fails is retried and finally dead-lettered.
 pub async fn scoring_job_batch(

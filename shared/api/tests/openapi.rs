@@ -73,6 +73,7 @@ fn every_route_is_documented() {
         "GET /v1/audit",
         "GET /v1/applicant/authorizations",
         "POST /v1/applicant/authorizations/{id}/revoke",
+        "GET /v1/data-quality/reports/{date}",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -23,8 +23,9 @@ use chrono::{Duration, NaiveDate};
 use puhui_domain::sources::{DailyRuleKind, Source, SourceCatalogue};
 use puhui_domain::{Error, Principal, Role, Uscc};
 use puhui_engines::ingest::{self as ingest_engine, FileFormat, RowOutcome};
-use puhui_engines::quality::{self as engine, DailyReport, DayFacts, NameFact};
-use puhui_ports::{Condition, Item, Key, Notification, PortError, Recipient, TxOp};
+use puhui_engines::quality::{self as engine, DayFacts, NameFact};
+pub use puhui_engines::quality::{DailyReport, Example, RuleResult, Trend};
+use puhui_ports::{Condition, Item, Key, Notification, PortError, Recipient, Table, TxOp};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -66,6 +67,31 @@ fn report_key(date: NaiveDate) -> Key {
 
 fn alert_key(date: NaiveDate, rule_id: &str) -> Key {
     Key::new(format!("DQ#{date}"), format!("ALERT#{rule_id}"))
+}
+
+/// The report for `date` (a table read only), for platform administrators.
+pub async fn report(
+    table: &dyn Table,
+    who: &Principal,
+    date: NaiveDate,
+) -> Result<DailyReport, Error> {
+    if !who.has(Role::PlatformAdmin) {
+        return Err(Error::Forbidden(
+            "data-quality reports are for platform administrators".into(),
+        ));
+    }
+    stored(table, date)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("data-quality report for {date}")))
+}
+
+async fn stored(table: &dyn Table, date: NaiveDate) -> Result<Option<DailyReport>, Error> {
+    let Some(item) = table.get(&report_key(date)).await? else {
+        return Ok(None);
+    };
+    serde_json::from_value(item.attrs.get("report").cloned().unwrap_or(Value::Null))
+        .map(Some)
+        .map_err(|e| Error::Internal(format!("data-quality report {date}: {e}")))
 }
 
 /// The blob key of a day's report.
@@ -137,23 +163,11 @@ impl DataQualityService {
 
     /// The report for `date`, for platform administrators.
     pub async fn report(&self, who: &Principal, date: NaiveDate) -> Result<DailyReport, Error> {
-        if !who.has(Role::PlatformAdmin) {
-            return Err(Error::Forbidden(
-                "data-quality reports are for platform administrators".into(),
-            ));
-        }
-        self.stored(date)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("data-quality report for {date}")))
+        report(self.ports.table.as_ref(), who, date).await
     }
 
     async fn stored(&self, date: NaiveDate) -> Result<Option<DailyReport>, Error> {
-        let Some(item) = self.ports.table.get(&report_key(date)).await? else {
-            return Ok(None);
-        };
-        serde_json::from_value(item.attrs.get("report").cloned().unwrap_or(Value::Null))
-            .map(Some)
-            .map_err(|e| Error::Internal(format!("data-quality report {date}: {e}")))
+        stored(self.ports.table.as_ref(), date).await
     }
 
     /// Puts the alert with its notification unless the day has it already; true if put now.
