@@ -11,6 +11,9 @@
 - reminders/, outbox-relay/, risk-scan/: EventBridge scheduled events; expected.json maps
   fixture -> the function's JSON answer on a table with nothing due (and, for risk-scan, a
   bucket without snapshots).
+- data-quality/: its EventBridge scheduled event (the day before the event's time in China)
+  and an explicit {"date": ...}; expected.json maps fixture -> what the answer must contain
+  on a day no file was delivered (every source stale).
 
     python3 events/generate.py          # from the repository root; rewrites events/*/*.json
 
@@ -806,6 +809,20 @@ def risk_scan():
     return {"scheduled.json": ({"outcome": "no_snapshot"}, scheduled("puhui-risk-scan", 901))}
 
 
+def data_quality():
+    """Days no file was delivered: each of the five sources fails its freshness rule."""
+    return {
+        "scheduled.json": (
+            {"date": "2025-11-22", "blob_key": "quality/2025-11-22/report.json", "failures": 5},
+            scheduled("puhui-data-quality", 1001),
+        ),
+        "date.json": (
+            {"date": "2025-11-20", "blob_key": "quality/2025-11-20/report.json", "failures": 5},
+            {"date": "2025-11-20"},
+        ),
+    }
+
+
 # ---------------------------------------------------------------- data-ingest (S3 events)
 # The bucket the end-to-end test creates and puts INGEST_GOOD_KEY and INGEST_ENCODED_KEY in
 # before the fixtures run; data-ingest reads the bucket each record names.
@@ -887,6 +904,7 @@ FUNCTIONS = {
     "model-batch": model_batch,
     "data-query": data_query,
     "data-ingest": data_ingest,
+    "data-quality": data_quality,
 }
 
 

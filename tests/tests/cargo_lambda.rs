@@ -13,7 +13,8 @@
 //!   and of the scoring functions (model-score, model-batch), which store model files and job
 //!   inputs in that bucket and send job chunks to the scoring-jobs queue (nothing consumes it
 //!   here), and of data-query, which reads and writes only the table (its audit records and
-//!   quota counters) and verifies applicant sessions with scan-submit's secret.
+//!   quota counters) and verifies applicant sessions with scan-submit's secret, and of
+//!   data-quality, which reports on days no file was delivered to the run's bucket.
 //!
 //! Run through `make test` (or `tests/scripts/with-moto.sh cargo test -p puhui-tests`), which
 //! starts moto and puts cargo-lambda on the PATH.
@@ -64,7 +65,7 @@ impl Drop for Emulator {
 }
 
 /// The functions the emulator serves, as named by their crates.
-const FUNCTIONS: [&str; 14] = [
+const FUNCTIONS: [&str; 15] = [
     "product-listing",
     "scan-submit",
     "bank-desk",
@@ -79,6 +80,7 @@ const FUNCTIONS: [&str; 14] = [
     "model-batch",
     "data-query",
     "data-ingest",
+    "data-quality",
 ];
 
 const WEBHOOK_SECRET: &str = "e2e-webhook-secret";

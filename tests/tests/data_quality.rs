@@ -217,7 +217,61 @@ async fn two_days_of_files(env: &Env) {
     ));
 }
 
+/// The handler's day: explicit, else the business day before the scheduled event's time (or
+/// before now); a malformed one is refused.
+async fn the_handler_picks_the_day(env: &Env) {
+    use puhui_api::events::data_quality;
+    use serde_json::json;
+    let service = DataQualityService::new(env.risk_ports());
+    // 17:30 UTC on the 24th is 01:30 on the 25th in China: the report is for the 24th.
+    let now = puhui_tests::harness::at("2026-11-24T17:30:00Z");
+    let scheduled = json!({"detail-type": "Scheduled Event", "time": "2026-11-24T17:30:00Z"});
+    let run = data_quality(
+        &service,
+        &scheduled,
+        puhui_tests::harness::at(puhui_tests::harness::T0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.date, day("2026-11-24"));
+    assert_eq!(run.blob_key, "quality/2026-11-24/report.json");
+    let run = data_quality(&service, &json!({}), now).await.unwrap();
+    assert_eq!(run.date, day("2026-11-24"));
+    let run = data_quality(&service, &json!({"date": "2026-11-20"}), now)
+        .await
+        .unwrap();
+    assert_eq!(run.date, day("2026-11-20"));
+    // Nothing delivered: every source is stale.
+    assert_eq!(
+        run.failures,
+        SourceCatalogue::builtin().sources.len() as u64
+    );
+    for bad in [
+        json!({"date": "2026-11-31"}),
+        json!({"date": 20261120}),
+        json!({"time": "yesterday"}),
+    ] {
+        assert!(
+            matches!(
+                data_quality(&service, &bad, now).await,
+                Err(Error::Validation(_))
+            ),
+            "{bad}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_handler_picks_the_day_on_embedded() {
+    the_handler_picks_the_day(&Env::new(Kind::Embedded).await).await;
+}
+
+#[tokio::test]
+async fn the_handler_picks_the_day_on_aws() {
+    the_handler_picks_the_day(&Env::new(Kind::Aws).await).await;
+}
 
 #[tokio::test]
 async fn two_days_of_files_on_embedded() {
