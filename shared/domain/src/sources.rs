@@ -438,7 +438,7 @@ impl SourceCatalogue {
             }
         }
         check_threshold("the catalogue's alert", &c.alert)
-            .map_err(|reason| SourceCatalogueError::Malformed(reason))?;
+            .map_err(SourceCatalogueError::Malformed)?;
         Ok(c)
     }
 
