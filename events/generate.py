@@ -545,7 +545,7 @@ def bank_shaped_token():
 
 def data_query():
     """data-query: the bank routes behind `BankJwt` on `ANY /v1/firms/{proxy+}`,
-    `ANY /v1/interfaces` and `ANY /v1/audit`; the applicant routes, like scan-submit's, with no
+    `ANY /v1/interfaces`, `ANY /v1/audit` and `ANY /v1/data-quality/{proxy+}`; the applicant routes, like scan-submit's, with no
     gateway authorizer (the function verifies scan-submit's HS256 session itself) on
     `ANY /v1/applicant/authorizations` and `ANY /v1/applicant/authorizations/{id}/revoke`,
     which API Gateway prefers to scan-submit's greedy `/v1/applicant/{proxy+}`. Claims are a
@@ -580,6 +580,11 @@ def data_query():
         return event(n, method, "/v1/applicant/authorizations/{id}/revoke",
                      f"/v1/applicant/authorizations/{auth_id}/revoke",
                      path_params={"id": auth_id}, claims=None, route_method="ANY", **kw)
+
+    def quality_report(n, date, claims=PLATFORM_ADMIN, **kw):
+        rest = f"reports/{date}"
+        return event(n, "GET", "/v1/data-quality/{proxy+}", f"/v1/data-quality/{rest}",
+                     path_params={"proxy": rest}, claims=claims, route_method="ANY", **kw)
 
     forged = {"authorization": f"Bearer {forged_session()}"}
     bank = {"authorization": f"Bearer {bank_shaped_token()}"}
@@ -624,6 +629,11 @@ def data_query():
         "revoke-bad-id-no-session.json": (401, revoke(1238, "not-a-ulid")),
         "authorizations-wrong-method.json": (405, authorizations(1239, method="DELETE")),
         "revoke-wrong-method.json": (405, revoke(1240, UNKNOWN_ID, method="GET")),
+        # The daily data-quality reports: platform admins only; no run for 2024-01-01.
+        "quality-report-not-run.json": (404, quality_report(1241, "2024-01-01")),
+        "quality-report-officer.json": (403, quality_report(1242, "2024-01-01", claims=OFFICER)),
+        "quality-report-bad-date.json": (400, quality_report(1243, "2024-02-30")),
+        "quality-report-no-auth.json": (401, quality_report(1244, "2024-01-01", claims=None)),
     }
 
 
