@@ -36,7 +36,8 @@ pub struct NameFact {
 /// What the daily rules are applied to, gathered from stored data for one day.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DayFacts {
-    /// Source id → delivery date of its newest file that loaded rows, on or before the day.
+    /// Source id → delivery date of its newest file that loaded rows, on or before the day (the
+    /// gatherer may look back one interval only: the previous report carries older dates).
     pub last_update: BTreeMap<String, NaiveDate>,
     /// The day's loaded rows carrying a firm name.
     pub names: Vec<NameFact>,
@@ -86,7 +87,7 @@ pub struct RuleResult {
     pub failed: u64,
     /// Rows not checked: the firm has no registered name.
     pub unchecked: u64,
-    /// Freshness: delivery date of the newest file that loaded rows (when one was found).
+    /// Freshness: delivery date of the newest file that loaded rows (when one is known).
     pub last_update: Option<NaiveDate>,
     /// Freshness: days expected between deliveries.
     pub interval_days: Option<u32>,
@@ -167,7 +168,13 @@ pub fn daily_report(
             };
             match &rule.kind {
                 DailyRuleKind::Freshness => {
-                    let last = facts.last_update.get(&source.id).copied();
+                    // The facts look back one interval only; an older delivery is still known
+                    // from the previous day's report.
+                    let last = facts.last_update.get(&source.id).copied().or_else(|| {
+                        previous
+                            .and_then(|p| p.rule(&rule.id))
+                            .and_then(|p| p.last_update)
+                    });
                     r.checked = 1;
                     r.interval_days = Some(source.update_interval_days);
                     r.last_update = last;
@@ -342,6 +349,16 @@ mod tests {
         let courts = r.rule("courts_negative.freshness").unwrap();
         assert_eq!(courts.last_update, Some(day("2026-11-16")));
         assert_eq!(courts.interval_days, Some(7));
+        // A day later the facts no longer reach back that far: the date comes from the report.
+        let none = DayFacts::default();
+        let next = report("2026-11-25", &none, Some(&r));
+        let courts = next.rule("courts_negative.freshness").unwrap();
+        assert_eq!(
+            (courts.failed, courts.last_update),
+            (1, Some(day("2026-11-16")))
+        );
+        let social = next.rule("social_insurance.freshness").unwrap();
+        assert_eq!((social.failed, social.last_update), (1, None));
     }
 
     #[test]
@@ -391,15 +408,13 @@ mod tests {
                 .alerts
                 .is_empty()
         );
-        // A source going stale alerts once (threshold 1), not again while it stays stale.
-        let stale = DayFacts {
-            last_update: BTreeMap::new(),
-            names: Vec::new(),
-        };
-        let s1 = report("2026-11-24", &stale, Some(&d0));
+        // Nothing delivered after d0's day: a year on every source has gone stale, each
+        // alerting once (threshold 1), and not again while it stays stale.
+        let stale = DayFacts::default();
+        let s1 = report("2027-11-25", &stale, Some(&d0));
         assert_eq!(s1.alerts.len(), SourceCatalogue::builtin().sources.len());
         assert!(s1.alerts.iter().all(|a| a.ends_with(".freshness")));
-        assert!(report("2026-11-25", &stale, Some(&s1)).alerts.is_empty());
+        assert!(report("2027-11-26", &stale, Some(&s1)).alerts.is_empty());
     }
 
     #[test]
