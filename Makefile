@@ -39,7 +39,7 @@ lint:
 # Unit, conformance (embedded and AWS adapters) and end-to-end tests, with a local AWS-API
 # server (moto) started for the run and stopped after it. The end-to-end test runs every Lambda
 # under `cargo lambda watch`, so the function binaries are built first.
-FUNCTIONS := product-listing scan-submit bank-desk demand-dispatch notify reminders outbox-relay risk-scan risk-worker risk-desk model-score model-batch data-query data-ingest data-export snapshot-build
+FUNCTIONS := product-listing scan-submit bank-desk demand-dispatch notify reminders outbox-relay risk-scan risk-worker risk-desk model-score model-batch data-query data-ingest data-export snapshot-build data-quality
 
 unit: tools
 	$(CARGO) build $(addprefix -p ,$(FUNCTIONS)) -p puhui-runner -p puhui-samplekit

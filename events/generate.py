@@ -13,6 +13,9 @@
   bucket without snapshots).
 - snapshot-build/: its EventBridge monthly event and an explicit `{"period": "YYYY-MM"}`;
   expected.json maps fixture -> the answer on a bucket without inputs or snapshots.
+- data-quality/: its EventBridge scheduled event (the day before the event's time in China)
+  and an explicit {"date": ...}; expected.json maps fixture -> what the answer must contain
+  on a day no file was delivered (every source stale).
 
     python3 events/generate.py          # from the repository root; rewrites events/*/*.json
 
@@ -544,7 +547,7 @@ def bank_shaped_token():
 
 def data_query():
     """data-query: the bank routes behind `BankJwt` on `ANY /v1/firms/{proxy+}`,
-    `ANY /v1/interfaces` and `ANY /v1/audit`; the applicant routes, like scan-submit's, with no
+    `ANY /v1/interfaces`, `ANY /v1/audit` and `ANY /v1/data-quality/{proxy+}`; the applicant routes, like scan-submit's, with no
     gateway authorizer (the function verifies scan-submit's HS256 session itself) on
     `ANY /v1/applicant/authorizations` and `ANY /v1/applicant/authorizations/{id}/revoke`,
     which API Gateway prefers to scan-submit's greedy `/v1/applicant/{proxy+}`. Claims are a
@@ -596,6 +599,12 @@ def data_query():
     listed = {"interfaces": ["basic_registration", "tax_summary"], "purpose": "pre_loan",
               "format": "csv", "firms": [FIXTURE_USCC]}
     portfolio = {"interfaces": ["tax_summary"], "purpose": "pre_loan", "format": "parquet"}
+
+    def quality_report(n, date, claims=PLATFORM_ADMIN, **kw):
+        rest = f"reports/{date}"
+        return event(n, "GET", "/v1/data-quality/{proxy+}", f"/v1/data-quality/{rest}",
+                     path_params={"proxy": rest}, claims=claims, route_method="ANY", **kw)
+
     forged = {"authorization": f"Bearer {forged_session()}"}
     bank = {"authorization": f"Bearer {bank_shaped_token()}"}
     return {
@@ -656,6 +665,11 @@ def data_query():
         "export-bad-job-id.json": (404, export_job(1255, "not-a-ulid")),
         "export-job-other-bank.json": (404, export_job(1256, UNKNOWN_ID, claims=OTHER_OFFICER)),
         "export-job-no-auth.json": (401, export_job(1257, UNKNOWN_ID, claims=None)),
+        # The daily data-quality reports: platform admins only; no run for 2024-01-01.
+        "quality-report-not-run.json": (404, quality_report(1261, "2024-01-01")),
+        "quality-report-officer.json": (403, quality_report(1262, "2024-01-01", claims=OFFICER)),
+        "quality-report-bad-date.json": (400, quality_report(1263, "2024-02-30")),
+        "quality-report-no-auth.json": (401, quality_report(1264, "2024-01-01", claims=None)),
     }
 
 
@@ -878,6 +892,20 @@ def risk_scan():
     return {"scheduled.json": ({"outcome": "no_snapshot"}, scheduled("puhui-risk-scan", 901))}
 
 
+def data_quality():
+    """Days no file was delivered: each of the five sources fails its freshness rule."""
+    return {
+        "scheduled.json": (
+            {"date": "2025-11-22", "blob_key": "quality/2025-11-22/report.json", "failures": 5},
+            scheduled("puhui-data-quality", 1001),
+        ),
+        "date.json": (
+            {"date": "2025-11-20", "blob_key": "quality/2025-11-20/report.json", "failures": 5},
+            {"date": "2025-11-20"},
+        ),
+    }
+
+
 # ---------------------------------------------------------------- data-ingest (S3 events)
 # The bucket the end-to-end test creates and puts INGEST_GOOD_KEY and INGEST_ENCODED_KEY in
 # before the fixtures run; data-ingest reads the bucket each record names.
@@ -961,6 +989,7 @@ FUNCTIONS = {
     "data-query": data_query,
     "data-ingest": data_ingest,
     "data-export": data_export,
+    "data-quality": data_quality,
 }
 
 

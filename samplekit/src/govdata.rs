@@ -228,6 +228,60 @@ pub fn unreadable(file: &GovFile) -> Vec<(String, Vec<u8>, &'static str)> {
     out
 }
 
+/// The profile field firm names are loaded into.
+const FIRM_NAME: &str = "firm_name";
+
+/// The name every generated file gives the firm with code `uscc`.
+pub fn firm_name(uscc: &str) -> String {
+    let seed = uscc.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let mut rng = Rng::new(seed);
+    format!(
+        "宁波{}{}{}有限公司",
+        rng.pick(&PLACES),
+        rng.pick(&GIVEN),
+        rng.pick(&TRADES)
+    )
+}
+
+/// `file` with the firm name of each of `firms`' rows replaced by another firm's name (what a
+/// department's stale or mistyped name looks like); rows of other firms are unchanged. Returns
+/// the file and the firms whose rows were changed.
+pub fn with_other_names(
+    source: &Source,
+    file: &GovFile,
+    firms: &[String],
+) -> (GovFile, Vec<String>) {
+    let (Some(name), Some(key)) = (
+        source
+            .fields
+            .iter()
+            .position(|f| f.target.as_deref() == Some(FIRM_NAME)),
+        column(source, &source.key_column),
+    ) else {
+        return (file.clone(), Vec::new());
+    };
+    let mut out = file.clone();
+    let mut changed = Vec::new();
+    let mut r = csv::Reader::from_reader(file.text.as_bytes());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(source.fields.iter().map(|f| f.name.as_str()));
+    for record in r.records().flatten() {
+        let mut row: Vec<String> = record.iter().map(str::to_owned).collect();
+        if row.len() > name.max(key) && firms.contains(&row[key]) && !row[name].is_empty() {
+            row[name] = format!("宁波{}贸易商行", row[key].get(8..12).unwrap_or("某"));
+            if let Some(loads) = out.loads.get_mut(&row[key]) {
+                loads.insert(source.fields[name].name.clone(), row[name].clone());
+            }
+            changed.push(row[key].clone());
+        }
+        let _ = w.write_record(&row);
+    }
+    out.text = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
+    (out, changed)
+}
+
 fn column(source: &Source, name: &str) -> Option<usize> {
     source.fields.iter().position(|f| f.name == name)
 }
@@ -275,6 +329,11 @@ fn good_row(source: &Source, firm: &str, as_of: NaiveDate, rng: &mut Rng) -> Vec
             }
             if f.name == source.as_of_column {
                 return as_of.to_string();
+            }
+            // Every source names a firm alike, so the daily cross-source check finds no
+            // mismatch but those planted by `with_other_names`.
+            if f.target.as_deref() == Some(FIRM_NAME) {
+                return firm_name(firm);
             }
             let rules = source.rules.iter().filter(|r| r.kind.field() == f.name);
             let mut enumeration = None;

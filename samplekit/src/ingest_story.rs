@@ -3,6 +3,8 @@
 //! file in GB18030) and one file that cannot be read at all into `incoming/`, the platform's
 //! data-ingest picks them up, and the story reads the ingest reports back and checks each
 //! against the defects it planted: every row went somewhere, every bad row under its rule.
+//! Then the daily data-quality job reports on the day: the firm names the tax credit file gives
+//! unlike the registration's, and the source that delivered nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use crate::govdata::{self, GovFile};
 pub const DELIVERY_DATE: &str = "2026-11-23";
 /// Firms in each file.
 pub const FIRMS: usize = 200;
+/// Firms the tax credit file names unlike the registration does.
+pub const RENAMED: usize = 6;
 
 /// One delivered file and what its report must say.
 struct Delivery {
@@ -54,12 +58,13 @@ fn fail(e: impl std::fmt::Display) -> Failure {
 }
 
 /// Writes the file set into `blobs` (the runner's blob store), waits for the runner to ingest
-/// it and checks the reports read through `table` (the runner's table). Returns the next step.
+/// it and checks the reports read through `table` (the runner's table). Returns the next step
+/// and how many firms the tax credit file names unlike the registration.
 pub async fn ingest_story(
     first_step: u32,
     blobs: Arc<dyn BlobStore>,
     table: Arc<dyn Table>,
-) -> Result<u32, Failure> {
+) -> Result<(u32, u64), Failure> {
     let date = NaiveDate::parse_from_str(DELIVERY_DATE, "%Y-%m-%d").map_err(fail)?;
     let as_of = NaiveDate::from_ymd_opt(2026, 10, 31).ok_or_else(|| fail("bad as-of date"))?;
     let catalogue = SourceCatalogue::builtin();
@@ -77,12 +82,26 @@ pub async fn ingest_story(
         ("social_insurance", "utf8"),
         ("courts_negative", "gb18030"),
     ];
-    let mut registration = None;
+    let mut registration: Option<GovFile> = None;
+    let mut renamed = Vec::new();
     for (n, (id, encoding)) in sources.into_iter().enumerate() {
         let source = catalogue
             .get(id)
             .ok_or_else(|| fail(format!("no source {id} in the catalogue")))?;
-        let file = govdata::batch(source, &firms, as_of, 20, 300 + n as u64);
+        let mut file = govdata::batch(source, &firms, as_of, 20, 300 + n as u64);
+        if id == "tax_credit"
+            && let Some(reg) = &registration
+        {
+            // Names only checkable where the registration loaded the firm too.
+            let pick: Vec<String> = file
+                .loads
+                .keys()
+                .filter(|f| reg.loads.contains_key(*f))
+                .take(RENAMED)
+                .cloned()
+                .collect();
+            (file, renamed) = govdata::with_other_names(source, &file, &pick);
+        }
         let bytes = match encoding {
             "utf8_bom" => file.utf8_bom(),
             "gb18030" => file.gb18030(),
@@ -100,10 +119,15 @@ pub async fn ingest_story(
             },
         });
         say(&format!(
-            "{INCOMING}{id}/{DELIVERY_DATE}/{} ({encoding}): {} rows, {} planted defects",
+            "{INCOMING}{id}/{DELIVERY_DATE}/{} ({encoding}): {} rows, {} planted defects{}",
             file.name,
             file.rows,
-            file.defects.len()
+            file.defects.len(),
+            if id == "tax_credit" {
+                format!(", {} firms named unlike their registration", renamed.len())
+            } else {
+                String::new()
+            }
         ));
         if id == "market_regulation_registration" {
             registration = Some(file);
@@ -185,6 +209,110 @@ pub async fn ingest_story(
         }
     }
     say("every planted defect is under its rule; read = loaded + quarantined for every file");
+    Ok((first_step + 2, renamed.len() as u64))
+}
+
+/// The daily data-quality job run for the delivery date (as the Lambda does for
+/// `{"date": ...}`) over the runner's table and blob store, and its report read back over HTTP
+/// as a platform administrator: the planted names counted with masked examples, the source
+/// that delivered nothing flagged stale, and each jump a platform alert (its notification is
+/// left in the outbox for the runner's relay to send). `planted` is what [`ingest_story`]
+/// answered. Returns the next step.
+pub async fn quality_story(
+    first_step: u32,
+    planted: u64,
+    api: &crate::demo::Api,
+    issuer: &crate::tokens::DevIssuer,
+    blobs: Arc<dyn BlobStore>,
+    table: Arc<dyn Table>,
+) -> Result<u32, Failure> {
+    use puhui_services::quality::DataQualityService;
+    use puhui_services::storage::StoragePorts;
+    let date = NaiveDate::parse_from_str(DELIVERY_DATE, "%Y-%m-%d").map_err(fail)?;
+    step(
+        first_step,
+        &format!("data-quality reports on {DELIVERY_DATE} (daily in AWS; here for that day)"),
+    );
+    // No queue here: the alerts' notifications stay in the outbox for the runner's relay.
+    let ports = StoragePorts::new(
+        table,
+        blobs,
+        Arc::new(SystemClock),
+        Arc::new(puhui_ports::UlidGenerator::default()),
+        std::collections::HashMap::new(),
+    );
+    let run = DataQualityService::new(ports)
+        .run(date)
+        .await
+        .map_err(fail)?;
+    say(&format!(
+        "report written to {}; {} failures; alerts raised: {}",
+        run.blob_key,
+        run.failures,
+        if run.alerts_raised.is_empty() {
+            "none".to_owned()
+        } else {
+            run.alerts_raised.join(", ")
+        }
+    ));
+    step(
+        first_step + 1,
+        &format!("A platform administrator reads GET /v1/data-quality/reports/{DELIVERY_DATE}"),
+    );
+    let path = format!("/v1/data-quality/reports/{DELIVERY_DATE}");
+    let officer = crate::demo::token(issuer, "nbcb", &["loan_officer"])?;
+    let refused = api
+        .call(reqwest::Method::GET, &path, Some(&officer), &[], None)
+        .await?;
+    crate::demo::expect("a loan officer reads the report", &refused, 403)?;
+    let admin = crate::demo::token(issuer, "nbcb", &["platform_admin"])?;
+    let answer = api
+        .call(reqwest::Method::GET, &path, Some(&admin), &[], None)
+        .await?;
+    crate::demo::expect("the platform administrator reads the report", &answer, 200)?;
+    let report: puhui_services::quality::DailyReport =
+        serde_json::from_value(answer.body).map_err(fail)?;
+    for r in &report.rules {
+        let detail = match (r.kind.as_str(), r.last_update) {
+            ("freshness", Some(d)) => format!("last delivery {d}"),
+            ("freshness", None) => format!(
+                "no delivery within {} days",
+                r.interval_days.unwrap_or_default()
+            ),
+            _ => format!(
+                "{} checked, {} without registration",
+                r.checked, r.unchecked
+            ),
+        };
+        say(&format!(
+            "{:<52} failed {:>3}  ({detail}){}",
+            r.rule_id,
+            r.failed,
+            if r.jumped { "  → platform alert" } else { "" }
+        ));
+        for e in &r.examples {
+            say(&format!(
+                "    {} line {:>3}: {} ≠ registered {}",
+                e.uscc, e.line, e.name, e.registered
+            ));
+        }
+    }
+    let names = report
+        .rule("tax_credit.taxpayer_name.matches_registration")
+        .ok_or_else(|| fail("no tax credit name rule in the report"))?;
+    if names.failed != planted {
+        return Err(fail(format!(
+            "{} names reported unlike the registration, {planted} planted",
+            names.failed
+        )));
+    }
+    let stale = report
+        .rule("tax_operating.freshness")
+        .ok_or_else(|| fail("no tax freshness rule in the report"))?;
+    if stale.failed != 1 {
+        return Err(fail("the tax source delivered nothing, yet is not stale"));
+    }
+    say("every planted name counted (examples masked); the source that delivered nothing is stale");
     Ok(first_step + 2)
 }
 

@@ -141,7 +141,13 @@ async fn run_demo(args: &[String]) -> Result<()> {
         println!(
             "\n— Government data: batch files → data-ingest → profiles, quarantine and reports —"
         );
-        result = ingest_demo(next, &base, &data_dir).await;
+        result = match ingest_demo(next, &base, &data_dir).await {
+            Ok((next, renamed)) => {
+                println!("\n— Data quality: stored data → the daily report → platform alert —");
+                quality_demo(&api, &issuer, next, renamed, &base, &data_dir).await
+            }
+            Err(e) => Err(e),
+        };
     }
     if let Ok(next) = result {
         println!(
@@ -225,23 +231,21 @@ async fn data_demo(
     base: &str,
     data_dir: &std::path::Path,
 ) -> std::result::Result<u32, puhui_samplekit::Failure> {
-    let blobs = puhui_embedded::LocalBlobStore::new(
-        data_dir.join("blobs"),
-        base.to_owned(),
-        Vec::new(), // only writes here; the runner signs its own URLs
-        std::sync::Arc::new(puhui_ports::SystemClock),
-    );
-    puhui_samplekit::data_story::data_story(api, issuer, first_step, std::sync::Arc::new(blobs))
-        .await
+    let (blobs, _) = runner_storage(base, data_dir)?;
+    puhui_samplekit::data_story::data_story(api, issuer, first_step, blobs).await
 }
 
-/// The ingest story: files written into the runner's blob store (its folder), reports read
-/// from its table (another connection to the same SQLite file).
-async fn ingest_demo(
-    first_step: u32,
+/// The runner's blob store and table, as the stories reach them.
+type RunnerStorage = (
+    std::sync::Arc<dyn puhui_ports::BlobStore>,
+    std::sync::Arc<dyn puhui_ports::Table>,
+);
+
+/// The runner's blob store (its folder) and table (another connection to the same SQLite file).
+fn runner_storage(
     base: &str,
     data_dir: &std::path::Path,
-) -> std::result::Result<u32, puhui_samplekit::Failure> {
+) -> std::result::Result<RunnerStorage, puhui_samplekit::Failure> {
     let table = puhui_embedded::SqliteTable::open(data_dir.join("puhui.db"))
         .map_err(|e| puhui_samplekit::Failure(e.to_string()))?;
     let blobs = puhui_embedded::LocalBlobStore::new(
@@ -250,12 +254,31 @@ async fn ingest_demo(
         Vec::new(), // only writes and reads here; the runner signs its own URLs
         std::sync::Arc::new(puhui_ports::SystemClock),
     );
-    ingest_story::ingest_story(
-        first_step,
-        std::sync::Arc::new(blobs),
-        std::sync::Arc::new(table),
-    )
-    .await
+    Ok((std::sync::Arc::new(blobs), std::sync::Arc::new(table)))
+}
+
+/// The ingest story: files written into the runner's blob store (its folder), reports read
+/// from its table (another connection to the same SQLite file).
+async fn ingest_demo(
+    first_step: u32,
+    base: &str,
+    data_dir: &std::path::Path,
+) -> std::result::Result<(u32, u64), puhui_samplekit::Failure> {
+    let (blobs, table) = runner_storage(base, data_dir)?;
+    ingest_story::ingest_story(first_step, blobs, table).await
+}
+
+/// The data-quality story over the runner's table and blob store, its report read over HTTP.
+async fn quality_demo(
+    api: &Api,
+    issuer: &DevIssuer,
+    first_step: u32,
+    planted: u64,
+    base: &str,
+    data_dir: &std::path::Path,
+) -> std::result::Result<u32, puhui_samplekit::Failure> {
+    let (blobs, table) = runner_storage(base, data_dir)?;
+    ingest_story::quality_story(first_step, planted, api, issuer, blobs, table).await
 }
 
 async fn seed(args: &[String]) -> Result<()> {

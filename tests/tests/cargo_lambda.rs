@@ -16,7 +16,8 @@
 //!   counters and export jobs), keeps export inputs in the bucket, sends export chunks to the
 //!   data-exports queue (nothing consumes it here) and verifies applicant sessions with
 //!   scan-submit's secret, and of data-export, whose fixtures name jobs that do not exist, and of
-//!   snapshot-build, which finds nothing to build in the empty snapshot bucket.
+//!   snapshot-build, which finds nothing to build in the empty snapshot bucket, and of
+//!   data-quality, which reports on days no file was delivered to the run's bucket.
 //!
 //! Run through `make test` (or `tests/scripts/with-moto.sh cargo test -p puhui-tests`), which
 //! starts moto and puts cargo-lambda on the PATH.
@@ -67,7 +68,7 @@ impl Drop for Emulator {
 }
 
 /// The functions the emulator serves, as named by their crates.
-const FUNCTIONS: [&str; 16] = [
+const FUNCTIONS: [&str; 17] = [
     "product-listing",
     "scan-submit",
     "bank-desk",
@@ -84,6 +85,7 @@ const FUNCTIONS: [&str; 16] = [
     "data-ingest",
     "data-export",
     "snapshot-build",
+    "data-quality",
 ];
 
 const WEBHOOK_SECRET: &str = "e2e-webhook-secret";

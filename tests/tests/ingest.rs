@@ -408,7 +408,7 @@ async fn latest(env: &Env, firm: &Uscc) -> (Value, Option<String>, Value) {
 }
 
 const TAX: &str = "uscc,as_of,tax_paid_12m,tax_paid_yoy,invoice_sales_yoy,tax_arrears";
-const COURTS: &str = "uscc,as_of,court_cases_defendant_12m,enforcement_cases_active,enforcement_amount,dishonest_debtor,dishonest_listed_on,dishonest_delisted_on";
+const COURTS: &str = "uscc,as_of,court_cases_defendant_12m,enforcement_cases_active,enforcement_amount,dishonest_debtor,dishonest_listed_on,dishonest_delisted_on,party_name";
 
 fn csv(header: &str, rows: &[String]) -> Vec<u8> {
     format!("{header}\n{}\n", rows.join("\n")).into_bytes()
@@ -440,8 +440,8 @@ async fn indicators_follow_ingested_files(env: &Env) {
     let courts = csv(
         COURTS,
         &[
-            format!("{a},2026-11-15,0,0,,false,,"),
-            format!("{b},2026-11-15,4,2,1250000,true,2026-08-01,"),
+            format!("{a},2026-11-15,0,0,,false,,,"),
+            format!("{b},2026-11-15,4,2,1250000,true,2026-08-01,,"),
         ],
     );
     // Two departments' files of the same firms at once: both land in the one item (a lost
@@ -538,10 +538,10 @@ async fn a_scorecard_scores_ingested_data(env: &Env) {
         ),
         (
             "tax_credit",
-            "uscc,as_of,tax_credit_grade,evaluation_year".to_owned(),
+            "uscc,as_of,tax_credit_grade,evaluation_year,taxpayer_name".to_owned(),
             [
-                format!("{a},2026-06-30,A,2025"),
-                format!("{b},2026-06-30,A,2025"),
+                format!("{a},2026-06-30,A,2025,"),
+                format!("{b},2026-06-30,A,2025,"),
             ],
         ),
         (
@@ -557,8 +557,8 @@ async fn a_scorecard_scores_ingested_data(env: &Env) {
             "courts_negative",
             COURTS.to_owned(),
             [
-                format!("{a},2026-11-15,0,0,,false,,"),
-                format!("{b},2026-11-15,0,0,,true,2026-09-01,"),
+                format!("{a},2026-11-15,0,0,,false,,,"),
+                format!("{b},2026-11-15,0,0,,true,2026-09-01,,"),
             ],
         ),
     ];

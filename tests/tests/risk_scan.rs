@@ -407,6 +407,7 @@ fn check_notifications(bodies: &[String], alerts: &[RiskAlert], banks: &[&BankPl
                     .or_default()
                     .insert(tag.to_owned());
             }
+            Recipient::PlatformOps => panic!("a risk alert to the platform: {}", n.key),
         }
         assert!(got.insert((bank.to_owned(), id, recipient(&n.recipient))));
     }

@@ -1,13 +1,15 @@
 //! Lambda entry point of data-query: banks' data-interface queries (masked, audited,
 //! quota-counted), screening (public identity of firms matching indicator filters), bulk
-//! exports, the catalogue, the audit listing, and applicants' own authorizations. Wiring only;
-//! the routes live in `puhui_api::data_query`, `puhui_api::screening` and
-//! `puhui_api::data_export`.
+//! exports, the catalogue, the audit listing, and applicants' own authorizations; also the
+//! platform administrators' daily data-quality reports (a table read). Wiring only; the routes
+//! live in `puhui_api::data_query`, `puhui_api::screening`, `puhui_api::data_export` and
+//! `puhui_api::quality`.
 
 use std::sync::Arc;
 
 use puhui_api::data_export::DataExportApi;
 use puhui_api::data_query::DataQueryApi;
+use puhui_api::quality::QualityApi;
 use puhui_api::screening::ScreeningApi;
 use puhui_ports::{SystemClock, UlidGenerator};
 use puhui_services::data_query::DataQueryConfig;
@@ -30,6 +32,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         puhui_wiring::data_export(&aws, table.clone(), &[Destination::DataExports])?,
         auth.clone(),
     );
+    let quality = QualityApi::new(table.clone(), auth.clone());
     let api = DataQueryApi::new(
         table,
         Arc::new(SystemClock),
@@ -40,7 +43,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     );
     let routes = puhui_api::data_query::routes(api)
         .merge(puhui_api::screening::routes(screening))
-        .merge(puhui_api::data_export::routes(exports));
+        .merge(puhui_api::data_export::routes(exports))
+        .merge(puhui_api::quality::routes(quality));
     let app = puhui_api::finish(routes, puhui_edge::max_body_bytes_from_env());
     lambda_http::run(app).await
 }

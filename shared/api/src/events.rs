@@ -140,6 +140,39 @@ pub async fn snapshot_build(
     }
 }
 
+/// data-quality (daily schedule): the day named by `{"date": "YYYY-MM-DD"}`, or — for the
+/// schedule's own event, which names none — the business day before the event's `time` (the
+/// schedule fires after midnight in China; a retried invocation carries the same time, so it
+/// reports the same day), or before `now` for an event with neither. A malformed date or time
+/// is a validation error, not a guess.
+pub async fn data_quality(
+    service: &puhui_services::quality::DataQualityService,
+    event: &serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<puhui_services::quality::QualityRun, puhui_domain::Error> {
+    use puhui_domain::Error;
+    let date = match (event.get("date"), event.get("time")) {
+        (Some(v), _) => v
+            .as_str()
+            .and_then(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            .ok_or_else(|| Error::field("date", "invalid_format", "expected YYYY-MM-DD"))?,
+        (None, time) => {
+            let at = match time {
+                Some(v) => v
+                    .as_str()
+                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .ok_or_else(|| Error::field("time", "invalid_format", "expected RFC 3339"))?,
+                None => now,
+            };
+            puhui_domain::time::business_date(at) - chrono::Duration::days(1)
+        }
+    };
+    let run = service.run(date).await?;
+    tracing::info!(date = %run.date, failures = run.failures, alerts = run.alerts_raised.len(), "data-quality report written");
+    Ok(run)
+}
+
 /// model-batch: each record is one chunk of a scoring job. A chunk already counted changes
 /// nothing; one that fails is retried and finally dead-lettered.
 pub async fn scoring_job_batch(

@@ -9,6 +9,7 @@ pub mod data_query;
 pub mod desk;
 pub mod events;
 pub mod products;
+pub mod quality;
 pub mod risk;
 pub mod scoring;
 pub mod screening;
@@ -113,6 +114,15 @@ pub struct ScoringDoc;
 )]
 pub struct DataQueryDoc;
 
+/// The OpenAPI document of the data-quality reports.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(quality::report),
+    modifiers(&BearerAuth),
+    tags((name = "data-quality", description = "Platform administrators: the daily data-quality report of the ingested sources (bank JWT with platform_admin)"))
+)]
+pub struct QualityDoc;
+
 /// The OpenAPI 3 document of every route, generated from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = products::ProductsDoc::openapi();
@@ -120,6 +130,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(RiskDoc::openapi());
     doc.merge(ScoringDoc::openapi());
     doc.merge(DataQueryDoc::openapi());
+    doc.merge(QualityDoc::openapi());
     doc.info.title = "Puhui".into();
     doc.info.description = Some(
         "Credit information for small-business lending: product catalogue, loan-code financing flow, risk monitoring, credit scoring, data interfaces under the firm's authorization. \

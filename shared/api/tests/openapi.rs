@@ -77,6 +77,7 @@ fn every_route_is_documented() {
         "POST /v1/applicant/authorizations/{id}/revoke",
         "POST /v1/exports",
         "GET /v1/exports/{id}",
+        "GET /v1/data-quality/reports/{date}",
     ]
     .into_iter()
     .map(str::to_owned)

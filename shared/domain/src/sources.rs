@@ -6,8 +6,9 @@
 //! Row-level rules (completeness, format, range, enumeration, uniqueness within a file,
 //! cross-field) are checked by the ingest engine on every row; each has a severity: `reject`
 //! quarantines the row, `warn` loads it and reports. Cross-source consistency and freshness rules
-//! need stored data from other files and days, so they belong to the daily data-quality job, not
-//! to this catalogue's row rules.
+//! need stored data from other files and days: they are declared here too, as each source's
+//! `daily_rules`, and checked by the daily data-quality job over what was already loaded — so
+//! they can only `warn`.
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -199,6 +200,69 @@ pub struct QualityRule {
     pub kind: RuleKind,
 }
 
+/// What a daily rule checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DailyRuleKind {
+    /// The source delivered a file that loaded within its `update_interval_days`.
+    Freshness,
+    /// A firm name a row of this source carries matches the one the registration source holds
+    /// for the firm (cross-source consistency).
+    NameMatchesRegistration {
+        /// The column carrying the name (a text field with a target: what a loaded row keeps).
+        field: String,
+        /// The registration source.
+        registration_source: String,
+        /// Its column carrying the registered name.
+        registration_field: String,
+    },
+}
+
+impl DailyRuleKind {
+    /// The kind's name (`freshness`, `name_matches_registration`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            DailyRuleKind::Freshness => "freshness",
+            DailyRuleKind::NameMatchesRegistration { .. } => "name_matches_registration",
+        }
+    }
+}
+
+/// When a daily rule's failures have jumped: at least `ratio` times the previous day's (any
+/// number counts as a jump from none) and at least `min_failures`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JumpThreshold {
+    /// Today's failures over the previous day's.
+    pub ratio: f64,
+    /// Fewest failures that can alert (small counts jump by chance).
+    pub min_failures: u64,
+}
+
+impl Default for JumpThreshold {
+    fn default() -> Self {
+        JumpThreshold {
+            ratio: 2.0,
+            min_failures: 10,
+        }
+    }
+}
+
+/// One rule over stored data of a source, checked daily.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DailyRule {
+    /// Unique id across the catalogue (`<source>.<what>`), what the daily report counts under.
+    pub id: String,
+    /// Always `warn`: the rows were loaded before the job ran.
+    pub severity: Severity,
+    /// When its failures raise a platform alert (the catalogue's default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<JumpThreshold>,
+    /// What it checks.
+    #[serde(flatten)]
+    pub kind: DailyRuleKind,
+}
+
 /// A declared file encoding; `auto` detects a UTF-8 BOM, valid UTF-8, or else GB18030.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -237,6 +301,9 @@ pub struct Source {
     pub fields: Vec<SourceField>,
     /// Its row-level data-quality rules.
     pub rules: Vec<QualityRule>,
+    /// Its rules over stored data, checked by the daily data-quality job.
+    #[serde(default)]
+    pub daily_rules: Vec<DailyRule>,
 }
 
 impl Source {
@@ -271,6 +338,9 @@ pub enum SourceCatalogueError {
 pub struct SourceCatalogue {
     /// Every source.
     pub sources: Vec<Source>,
+    /// When a daily rule's failures raise a platform alert, unless the rule says otherwise.
+    #[serde(default)]
+    pub alert: JumpThreshold,
 }
 
 static BUILTIN: LazyLock<SourceCatalogue> = LazyLock::new(|| {
@@ -353,6 +423,7 @@ impl SourceCatalogue {
                     _ => {}
                 }
             }
+            check_daily_rules(&c, s, &mut rule_ids)?;
             for f in s.fields.iter().filter(|f| f.required) {
                 let declared = s.rules.iter().any(|r| {
                     r.severity == Severity::Reject
@@ -366,6 +437,8 @@ impl SourceCatalogue {
                 }
             }
         }
+        check_threshold("the catalogue's alert", &c.alert)
+            .map_err(SourceCatalogueError::Malformed)?;
         Ok(c)
     }
 
@@ -378,6 +451,81 @@ impl SourceCatalogue {
     pub fn get(&self, id: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.id == id)
     }
+}
+
+/// A threshold that can be met: a ratio of at least 1 (below it, no change would be a jump).
+fn check_threshold(what: &str, t: &JumpThreshold) -> Result<(), String> {
+    if t.ratio.is_finite() && t.ratio >= 1.0 {
+        Ok(())
+    } else {
+        Err(format!("{what}: ratio must be a number of at least 1"))
+    }
+}
+
+/// Daily rules: ids unique and prefixed, `warn` only, one freshness rule at most, and a name
+/// check naming a text field of its own with a target and a registration source's field with one.
+fn check_daily_rules<'c>(
+    c: &SourceCatalogue,
+    s: &'c Source,
+    rule_ids: &mut BTreeSet<&'c str>,
+) -> Result<(), SourceCatalogueError> {
+    let bad = |reason: String| SourceCatalogueError::Inconsistent {
+        source_id: s.id.clone(),
+        reason,
+    };
+    let mut freshness = 0;
+    for r in &s.daily_rules {
+        if !r.id.starts_with(&format!("{}.", s.id)) || !rule_ids.insert(r.id.as_str()) {
+            return Err(SourceCatalogueError::Duplicate(format!(
+                "rule {} (rule ids start with their source's id)",
+                r.id
+            )));
+        }
+        if r.severity != Severity::Warn {
+            return Err(bad(format!(
+                "daily rule {} runs over loaded rows, so it can only warn",
+                r.id
+            )));
+        }
+        if let Some(t) = &r.alert {
+            check_threshold(&r.id, t).map_err(bad)?;
+        }
+        match &r.kind {
+            DailyRuleKind::Freshness => freshness += 1,
+            DailyRuleKind::NameMatchesRegistration {
+                field,
+                registration_source,
+                registration_field,
+            } => {
+                let stored_text = |src: &Source, name: &str| {
+                    src.field(name)
+                        .is_some_and(|f| f.field_type == FieldType::Text && f.target.is_some())
+                };
+                if !stored_text(s, field) {
+                    return Err(bad(format!(
+                        "rule {}: {field} must be a text field with a target",
+                        r.id
+                    )));
+                }
+                let registered = c
+                    .get(registration_source)
+                    .filter(|reg| reg.id != s.id && stored_text(reg, registration_field));
+                if registered.is_none() {
+                    return Err(bad(format!(
+                        "rule {}: {registration_source}.{registration_field} must be another \
+                         source's text field with a target",
+                        r.id
+                    )));
+                }
+            }
+        }
+    }
+    if freshness > 1 || (freshness == 1 && s.update_interval_days == 0) {
+        return Err(bad(
+            "one freshness rule at most, and only with an update interval".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// True when the format check is exactly what typing the field checks.
@@ -440,5 +588,60 @@ mod tests {
             SourceCatalogue::parse("{}"),
             Err(SourceCatalogueError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn daily_rules_are_declared_and_checked() {
+        let c = SourceCatalogue::builtin();
+        for s in &c.sources {
+            let kinds: Vec<&str> = s.daily_rules.iter().map(|r| r.kind.name()).collect();
+            assert!(kinds.contains(&"freshness"), "{}", s.id);
+        }
+        let named: Vec<&str> = c
+            .sources
+            .iter()
+            .filter(|s| {
+                s.daily_rules
+                    .iter()
+                    .any(|r| r.kind.name() == "name_matches_registration")
+            })
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(named, ["tax_credit", "courts_negative"]);
+        let refused = |edit: &dyn Fn(&mut SourceCatalogue)| {
+            let mut c = SourceCatalogue::builtin().clone();
+            edit(&mut c);
+            SourceCatalogue::parse(&serde_json::to_string(&c).unwrap()).is_err()
+        };
+        let credit = |c: &mut SourceCatalogue| -> usize {
+            c.sources.iter().position(|s| s.id == "tax_credit").unwrap()
+        };
+        assert!(refused(&|c| {
+            let i = credit(c);
+            c.sources[i].daily_rules[0].severity = Severity::Reject;
+        }));
+        assert!(refused(&|c| {
+            let i = credit(c);
+            let again = c.sources[i].daily_rules[0].clone();
+            c.sources[i].daily_rules.push(again);
+        }));
+        assert!(refused(&|c| {
+            let i = credit(c);
+            c.sources[i].daily_rules[1].kind = DailyRuleKind::NameMatchesRegistration {
+                field: "taxpayer_name".into(),
+                registration_source: "tax_credit".into(),
+                registration_field: "taxpayer_name".into(),
+            };
+        }));
+        assert!(refused(&|c| {
+            let i = credit(c);
+            c.sources[i].daily_rules[1].kind = DailyRuleKind::NameMatchesRegistration {
+                field: "tax_credit_grade_missing".into(),
+                registration_source: "market_regulation_registration".into(),
+                registration_field: "firm_name".into(),
+            };
+        }));
+        assert!(refused(&|c| c.alert.ratio = 0.5));
+        assert!(!refused(&|_| {}));
     }
 }

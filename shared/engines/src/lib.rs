@@ -10,6 +10,7 @@ pub mod masking;
 pub mod matching;
 pub mod model;
 pub mod onnx;
+pub mod quality;
 pub mod rules;
 pub mod scorecard;
 pub mod toad;

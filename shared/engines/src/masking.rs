@@ -153,6 +153,13 @@ pub fn mask_value(kind: MaskKind, value: &Value) -> String {
     }
 }
 
+/// A firm name for reports: the first two characters (usually the place) and the last four
+/// (the legal form) kept, the rest starred; a short name — often a sole trader's, that is a
+/// person's — starred entirely.
+pub fn firm_name(name: &str) -> String {
+    keep_ends(name.trim(), 2, 4)
+}
+
 /// Fewest characters a partial mask must hide; shorter values are starred out entirely.
 const MIN_HIDDEN: usize = 4;
 

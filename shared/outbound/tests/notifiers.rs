@@ -151,6 +151,7 @@ fn webhook_notifier(base: &str) -> WebhookNotifier {
         WebhookConfig {
             urls,
             secret: HOOK_SECRET.into(),
+            ops_url: None,
         },
         Duration::from_millis(500),
     )
@@ -310,6 +311,51 @@ async fn webhook_failures_map_and_unknown_banks_are_rejected() {
             "{status}"
         );
     }
+}
+
+fn ops(key: &str) -> Notification {
+    Notification {
+        recipient: Recipient::PlatformOps,
+        template: "data_quality_alert".into(),
+        ..hook(key, "nbcb")
+    }
+}
+
+#[tokio::test]
+async fn platform_ops_go_to_the_ops_url_signed_or_are_refused_without_one() {
+    let (rx, base) = start().await;
+    let without = webhook_notifier(&base);
+    assert_eq!(kind(without.send(&ops("dq:1")).await), "rejected");
+    assert!(rx.received().is_empty());
+
+    let mut urls = BTreeMap::new();
+    urls.insert(BankId::parse("nbcb").unwrap(), format!("{base}/hooks/nbcb"));
+    let with = WebhookNotifier::with_timeout(
+        WebhookConfig {
+            urls,
+            secret: HOOK_SECRET.into(),
+            ops_url: Some(format!("{base}/hooks/ops")),
+        },
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    with.send(&ops("dq:1")).await.unwrap();
+    let got = rx.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/hooks/ops");
+    assert_eq!(got[0].json()["recipient"], "platform_ops");
+    assert!(got[0].json().get("bank_id").is_none());
+    assert_eq!(
+        got[0].header("x-puhui-signature"),
+        expected_signature(HOOK_SECRET, &got[0].body)
+    );
+    // The router sends them the webhook way.
+    let sms_side = Arc::new(MemoryNotifier::new());
+    let hook_side = Arc::new(MemoryNotifier::new());
+    let router = RoutingNotifier::new(sms_side.clone(), hook_side.clone());
+    router.send(&ops("dq:2")).await.unwrap();
+    assert!(sms_side.sent().is_empty());
+    assert_eq!(hook_side.sent().len(), 1);
 }
 
 #[tokio::test]

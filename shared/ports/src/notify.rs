@@ -1,4 +1,5 @@
-//! The notifier port: messages to applicants (SMS) and banks (webhook). Adapters deliver; the
+//! The notifier port: messages to applicants (SMS), banks (webhook) and the platform's
+//! operators (their webhook). Adapters deliver; the
 //! use cases decide what to say and make sending idempotent by [`Notification::key`].
 
 use async_trait::async_trait;
@@ -20,6 +21,8 @@ pub enum Recipient {
         /// The bank.
         bank_id: BankId,
     },
+    /// The platform's operators (data quality, platform alerts), by their configured webhook.
+    PlatformOps,
 }
 
 impl Recipient {
@@ -28,6 +31,7 @@ impl Recipient {
         match self {
             Recipient::Sms { phone } => format!("sms:{}", phone.masked()),
             Recipient::BankWebhook { bank_id } => format!("webhook:{bank_id}"),
+            Recipient::PlatformOps => "ops".to_owned(),
         }
     }
 }

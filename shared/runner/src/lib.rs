@@ -23,6 +23,7 @@ use puhui_api::applicant::ApplicantApi;
 use puhui_api::data_export::DataExportApi;
 use puhui_api::desk::DeskApi;
 use puhui_api::events;
+use puhui_api::quality::QualityApi;
 use puhui_api::risk::RiskApi;
 use puhui_api::scoring::ScoringApi;
 use puhui_edge::{AuthConfig, Authenticator, Sessions};
@@ -35,6 +36,7 @@ use puhui_services::financing::{
 };
 use puhui_services::ingest::IngestService;
 use puhui_services::outbox::Destination;
+use puhui_services::quality::DataQualityService;
 use puhui_services::risk::{RiskPorts, ScanPlanner, ShardWorker, SnapshotBuilder};
 use puhui_services::scoring::ScoringPorts;
 use puhui_services::storage::StoragePorts;
@@ -256,6 +258,8 @@ impl Runner {
         let incoming = b.blobs.clone();
         let snapshots = Arc::new(SnapshotBuilder::new(b.blobs.clone()));
         let snapshot_clock = b.clock.clone();
+        let quality = Arc::new(DataQualityService::new(Self::risk_ports(b)));
+        let quality_clock = b.clock.clone();
         let routes = Router::new()
             .merge(puhui_api::products::routes(
                 puhui_api::products::ProductsApi::new(b.table.clone(), b.auth.clone()),
@@ -282,6 +286,10 @@ impl Runner {
                 ),
             ))
             .merge(puhui_api::data_export::routes(exports))
+            .merge(puhui_api::quality::routes(QualityApi::new(
+                b.table.clone(),
+                b.auth.clone(),
+            )))
             .merge(puhui_api::openapi_routes())
             .merge(blob_routes(b.blobs.clone()));
         Runner {
@@ -370,6 +378,21 @@ impl Runner {
                                 Ok(a) => tracing::info!(outcome = a.outcome, period = %a.period,
                                     "snapshot-build ran"),
                                 Err(e) => tracing::warn!(error = %e, "snapshot build failed"),
+                            }
+                        })
+                    },
+                ),
+                // Daily in production; locally every PUHUI_DATA_QUALITY_INTERVAL_SECS (default
+                // an hour) for the previous business day (a rerun rewrites the same report).
+                Schedule::new(
+                    "data-quality",
+                    interval_from_env("PUHUI_DATA_QUALITY_INTERVAL_SECS", 3600),
+                    move || {
+                        let (s, clock) = (quality.clone(), quality_clock.clone());
+                        Box::pin(async move {
+                            let event = serde_json::json!({});
+                            if let Err(e) = events::data_quality(&s, &event, clock.now()).await {
+                                tracing::warn!(error = %e, "data-quality run failed");
                             }
                         })
                     },

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod paging;
 pub mod products;
 pub mod profiles;
+pub mod quality;
 pub mod risk;
 pub mod scoring;
 pub mod screening;

@@ -5,11 +5,11 @@
 //! |---|---|---|
 //! | `PUHUI_TABLE` | all | DynamoDB table name |
 //! | `PUHUI_DEMAND_QUEUE_URL` | scan-submit, outbox-relay | SQS queue of submitted demands |
-//! | `PUHUI_NOTIFY_QUEUE_URL` | demand-dispatch, bank-desk, reminders, outbox-relay | SQS queue of notifications |
+//! | `PUHUI_NOTIFY_QUEUE_URL` | demand-dispatch, bank-desk, reminders, outbox-relay, risk-worker, data-quality | SQS queue of notifications |
 //! | `PUHUI_NOTIFIER` | notify | `http` (SMS gateway + bank webhooks, default) or `outbox-file` |
 //! | `PUHUI_OUTBOX_FILE` | notify with `outbox-file` | where the local stand-in writes |
 //! | `PUHUI_WECHAT` | scan-submit | `api` (default) or `dev` (local stand-in, never in production) |
-//! | `PUHUI_BUCKET` | risk-scan, risk-worker, risk-desk, model-score, model-batch, data-query (screening, exports), data-export, snapshot-build | S3 bucket: `snapshots/<period>/`, `indicator-inputs/`, `models/`, `scoring-jobs/`, `exports/` |
+//! | `PUHUI_BUCKET` | risk-scan, risk-worker, risk-desk, model-score, model-batch, data-query (screening, exports), data-export, snapshot-build, data-quality | S3 bucket: `snapshots/<period>/`, `indicator-inputs/`, `models/`, `scoring-jobs/`, `exports/`, `incoming/` and `quality/` (data-quality) |
 //! | `PUHUI_RISK_SHARD_QUEUE_URL` | risk-scan | SQS queue of scan tasks (consumed by risk-worker) |
 //! | `PUHUI_SCORING_QUEUE_URL` | model-score, outbox-relay | SQS queue of scoring-job chunks (consumed by model-batch) |
 //! | `PUHUI_EXPORT_QUEUE_URL` | data-query, outbox-relay | SQS queue of export-job chunks (consumed by data-export) |
@@ -106,6 +106,12 @@ pub fn blobs(aws: &AwsBackend) -> Result<Arc<dyn BlobStore>, WiringError> {
 /// The risk ports: the table, the snapshot bucket and the notification queue (alerts send
 /// through the outbox).
 pub fn risk(aws: &AwsBackend, table: Arc<dyn Table>) -> Result<RiskPorts, WiringError> {
+    storage(aws, table, &[Destination::Notifications])
+}
+
+/// The data-quality ports: the table, `PUHUI_BUCKET` (incoming files read, reports written
+/// under `quality/`) and the notification queue (platform alerts send through the outbox).
+pub fn quality(aws: &AwsBackend, table: Arc<dyn Table>) -> Result<StoragePorts, WiringError> {
     storage(aws, table, &[Destination::Notifications])
 }
 

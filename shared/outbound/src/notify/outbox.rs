@@ -72,6 +72,7 @@ impl Notifier for OutboxFileNotifier {
         let channel = match n.recipient {
             Recipient::Sms { .. } => "sms",
             Recipient::BankWebhook { .. } => "bank_webhook",
+            Recipient::PlatformOps => "platform_ops",
         };
         let entry = serde_json::json!({
             "key": n.key,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use puhui_ports::{Notification, Notifier, NotifyError, Recipient};
 
-/// Routes each notification by its recipient's channel: SMS to one notifier, bank webhooks to
-/// the other. The use cases hold one `Notifier` and need not know how channels are wired.
+/// Routes each notification by its recipient's channel: SMS to one notifier, bank and
+/// platform-operator webhooks to the other. The use cases hold one `Notifier` and need not know how channels are wired.
 #[derive(Clone)]
 pub struct RoutingNotifier {
     sms: Arc<dyn Notifier>,
@@ -21,7 +21,8 @@ impl fmt::Debug for RoutingNotifier {
 }
 
 impl RoutingNotifier {
-    /// Routes [`Recipient::Sms`] to `sms` and [`Recipient::BankWebhook`] to `webhook`.
+    /// Routes [`Recipient::Sms`] to `sms`, [`Recipient::BankWebhook`] and
+    /// [`Recipient::PlatformOps`] to `webhook`.
     pub fn new(sms: Arc<dyn Notifier>, webhook: Arc<dyn Notifier>) -> Self {
         RoutingNotifier { sms, webhook }
     }
@@ -33,7 +34,9 @@ impl Notifier for RoutingNotifier {
         // An exhaustive match: a new channel in the port will not compile until it is routed.
         match notification.recipient {
             Recipient::Sms { .. } => self.sms.send(notification).await,
-            Recipient::BankWebhook { .. } => self.webhook.send(notification).await,
+            Recipient::BankWebhook { .. } | Recipient::PlatformOps => {
+                self.webhook.send(notification).await
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Bank webhooks: each bank's systems receive its notifications at a URL of its own.
+//! Webhooks: each bank's systems receive its notifications at a URL of its own; the platform's
+//! operators receive theirs (platform alerts) at one more.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +19,9 @@ pub struct WebhookConfig {
     pub urls: BTreeMap<BankId, String>,
     /// The HMAC secret banks verify `X-Puhui-Signature` with. Never logged: `Debug` redacts it.
     pub secret: String,
+    /// The platform operators' webhook (`PUHUI_OPS_WEBHOOK`, optional: without it their
+    /// notifications are refused and stay on record as not sent).
+    pub ops_url: Option<String>,
 }
 
 impl fmt::Debug for WebhookConfig {
@@ -26,6 +30,7 @@ impl fmt::Debug for WebhookConfig {
         f.debug_struct("WebhookConfig")
             .field("banks", &self.urls.keys().collect::<Vec<_>>())
             .field("secret", &"<redacted>")
+            .field("ops", &self.ops_url.is_some())
             .finish()
     }
 }
@@ -34,6 +39,7 @@ impl WebhookConfig {
     /// Reads `PUHUI_BANK_WEBHOOKS` (a JSON object of bank id to URL, e.g.
     /// `{"nbcb": "https://hooks.nbcb.example/puhui"}`; `{}` for none) and `PUHUI_WEBHOOK_SECRET`.
     /// Both are required, so a deployment that forgot them fails at start, not per message.
+    /// `PUHUI_OPS_WEBHOOK`, the operators' URL, is optional.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(env_var)
     }
@@ -63,16 +69,27 @@ impl WebhookConfig {
             check_url(VAR, &url)?;
             urls.insert(bank_id, url);
         }
-        Ok(WebhookConfig { urls, secret })
+        const OPS: &str = "PUHUI_OPS_WEBHOOK";
+        let ops_url = get(OPS).filter(|u| !u.is_empty());
+        if let Some(url) = &ops_url {
+            check_url(OPS, url)?;
+        }
+        Ok(WebhookConfig {
+            urls,
+            secret,
+            ops_url,
+        })
     }
 }
 
 /// Sends [`Recipient::BankWebhook`] notifications to the bank's configured URL as signed JSON:
 /// `{"key", "template", "params", "text", "bank_id"}` with `X-Puhui-Signature` and
-/// `Idempotency-Key` headers. A bank without a URL is `Rejected`; statuses map as for
-/// [`super::HttpSmsNotifier`]. Other recipients are `Rejected`.
+/// `Idempotency-Key` headers, and [`Recipient::PlatformOps`] ones to the operators' URL (the
+/// same body with `"recipient": "platform_ops"` instead of `bank_id`). A recipient without a URL
+/// is `Rejected`; statuses map as for [`super::HttpSmsNotifier`]. SMS recipients are `Rejected`.
 pub struct WebhookNotifier {
     urls: BTreeMap<BankId, String>,
+    ops_url: Option<String>,
     secret: String,
     http: reqwest::Client,
 }
@@ -96,11 +113,15 @@ impl WebhookNotifier {
         for url in config.urls.values() {
             check_url("PUHUI_BANK_WEBHOOKS", url)?;
         }
+        if let Some(url) = &config.ops_url {
+            check_url("PUHUI_OPS_WEBHOOK", url)?;
+        }
         if config.secret.is_empty() {
             return Err(ConfigError::Missing("PUHUI_WEBHOOK_SECRET"));
         }
         Ok(WebhookNotifier {
             urls: config.urls,
+            ops_url: config.ops_url,
             secret: config.secret,
             http: http_client(timeout)?,
         })
@@ -115,25 +136,35 @@ impl WebhookNotifier {
 #[async_trait]
 impl Notifier for WebhookNotifier {
     async fn send(&self, n: &Notification) -> Result<(), NotifyError> {
-        let Recipient::BankWebhook { bank_id } = &n.recipient else {
-            return Err(NotifyError::Rejected(format!(
-                "the webhook notifier cannot deliver to {}",
-                n.recipient.masked()
-            )));
-        };
-        let Some(url) = self.urls.get(bank_id) else {
-            tracing::warn!(key = %n.key, bank_id = %bank_id, "no webhook configured for the bank");
-            return Err(NotifyError::Rejected(format!(
-                "no webhook configured for bank {bank_id}"
-            )));
-        };
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "key": n.key,
             "template": n.template,
             "params": n.params,
             "text": n.text,
-            "bank_id": bank_id.as_str(),
         });
+        let url = match &n.recipient {
+            Recipient::BankWebhook { bank_id } => {
+                body["bank_id"] = bank_id.as_str().into();
+                self.urls.get(bank_id)
+            }
+            Recipient::PlatformOps => {
+                body["recipient"] = "platform_ops".into();
+                self.ops_url.as_ref()
+            }
+            Recipient::Sms { .. } => {
+                return Err(NotifyError::Rejected(format!(
+                    "the webhook notifier cannot deliver to {}",
+                    n.recipient.masked()
+                )));
+            }
+        };
+        let Some(url) = url else {
+            let to = n.recipient.masked();
+            tracing::warn!(key = %n.key, to = %to, "no webhook configured for the recipient");
+            return Err(NotifyError::Rejected(format!(
+                "no webhook configured for {to}"
+            )));
+        };
         let body = serde_json::to_vec(&body)
             .map_err(|e| NotifyError::Rejected(format!("cannot encode the message: {e}")))?;
         post_signed(
