@@ -45,7 +45,7 @@ use puhui_engines::ingest::{
     self as engine, Encoding, FileFormat, FileRejection, LoadedRow, QuarantinedRow, RowOutcome,
 };
 use puhui_ports::{BlobStore, Clock, Condition, Item, Key, PortError, Query, Table, TxOp, Update};
-use puhui_snapshot::build::InputRows;
+use puhui_snapshot::build::InputWriter;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -331,9 +331,15 @@ impl IngestService {
                     report.quarantine_key = Some(quarantine_key);
                 }
                 let store = SnapshotStore::new(self.blobs.clone());
-                for (period, rows) in inputs {
-                    report.indicator_inputs += rows.len() as u64;
-                    store.put_inputs(period, &path, rows).await?;
+                for (period, (spool, writer)) in inputs {
+                    report.indicator_inputs += writer.rows();
+                    writer
+                        .finish()
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    // The encoded inputs are a few bytes a row: read whole for the put.
+                    let bytes = std::fs::read(spool.path())
+                        .map_err(|e| Error::Internal(format!("input spool: {e}")))?;
+                    store.put_inputs(period, &path, bytes).await?;
                 }
                 report.rows_read = tally.read;
                 report.loaded = tally.loaded;
@@ -394,17 +400,17 @@ impl IngestService {
     }
 
     /// The loading pass: loaded rows written [`CHUNK_ROWS`] at a time, quarantined rows
-    /// collected as NDJSON, loaded rows' indicators collected by period (memory grows with the
-    /// bad rows and the indicator values).
+    /// collected as NDJSON (memory grows with the bad rows only), loaded rows' indicators
+    /// encoded by period into local spool files a batch at a time.
     async fn load(
         &self,
         source: &Source,
         format: FileFormat,
         file: File,
-    ) -> Result<(Tally, Vec<u8>, BTreeMap<Period, InputRows>), Error> {
+    ) -> Result<(Tally, Vec<u8>, BTreeMap<Period, PeriodInputs>), Error> {
         let mut tally = Tally::default();
         let mut quarantine = Vec::new();
-        let mut inputs: BTreeMap<Period, InputRows> = BTreeMap::new();
+        let mut inputs: BTreeMap<Period, PeriodInputs> = BTreeMap::new();
         let mut chunk: Vec<LoadedRow> = Vec::with_capacity(CHUNK_ROWS);
         let rows = engine::rows(source, format, file)
             .map_err(|e| Error::Internal(format!("file changed between passes: {e}")))?;
@@ -421,11 +427,19 @@ impl IngestService {
                     // Dates before 1970 have no period: such a row feeds no snapshot.
                     if let Ok(period) = Period::parse(&row.as_of.format("%Y-%m").to_string()) {
                         let values = indicator_values(&row);
-                        inputs.entry(period).or_default().push(
-                            row.uscc.as_str(),
-                            row.as_of,
-                            values.iter().map(|(k, v)| (k.as_str(), v)),
-                        );
+                        let (_, writer) = match inputs.entry(period) {
+                            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::btree_map::Entry::Vacant(e) => {
+                                e.insert(period_inputs()?)
+                            }
+                        };
+                        writer
+                            .push(
+                                row.uscc.as_str(),
+                                row.as_of,
+                                values.iter().map(|(k, v)| (k.as_str(), v)),
+                            )
+                            .map_err(|e| Error::Internal(e.to_string()))?;
                     }
                     // One transaction writes an item once: a firm's second row starts a chunk.
                     if chunk.iter().any(|r| r.uscc == row.uscc) {
@@ -446,7 +460,7 @@ impl IngestService {
             }
         }
         self.write_chunk(source, &mut chunk, &mut tally).await?;
-        inputs.retain(|_, rows| !rows.is_empty());
+        inputs.retain(|_, (_, writer)| writer.rows() > 0);
         Ok((tally, quarantine, inputs))
     }
 
@@ -711,6 +725,20 @@ fn preflight(
         row?;
     }
     Ok((format, encoding))
+}
+
+/// One period's indicator inputs of a file: the local spool file and the writer encoding into it.
+type PeriodInputs = (tempfile::NamedTempFile, InputWriter<File>);
+
+/// A spool file for a period's inputs and its writer.
+fn period_inputs() -> Result<PeriodInputs, Error> {
+    let spool = tempfile::NamedTempFile::new()
+        .map_err(|e| Error::Internal(format!("no local spool file: {e}")))?;
+    let file = spool
+        .reopen()
+        .map_err(|e| Error::Internal(format!("input spool: {e}")))?;
+    let writer = InputWriter::new(file).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((spool, writer))
 }
 
 /// Runs `f` over the spooled file opened afresh, on a blocking thread (reading and checking a

@@ -168,13 +168,84 @@ fn typed(kind: IndicatorType, v: &serde_json::Value) -> bool {
     }
 }
 
+/// Rows an [`InputWriter`] collects before it encodes them.
+pub const INPUT_BATCH_ROWS: usize = 64 * 1024;
+
+/// Writes input rows as Parquet (as [`write_input_bytes`] does) into `out` a batch of
+/// [`INPUT_BATCH_ROWS`] at a time, so a file of any length holds one batch in memory, not its
+/// rows.
+pub struct InputWriter<W: std::io::Write + Send> {
+    rows: InputRows,
+    writer: ArrowWriter<W>,
+    written: u64,
+}
+
+impl<W: std::io::Write + Send> InputWriter<W> {
+    /// A writer into `out`.
+    pub fn new(out: W) -> Result<Self> {
+        let writer = ArrowWriter::try_new(out, input_schema(), Some(input_properties()))
+            .map_err(input_err)?;
+        Ok(InputWriter {
+            rows: InputRows::new(),
+            writer,
+            written: 0,
+        })
+    }
+
+    /// Adds a row as [`InputRows::push`] does, encoding the batch once it is full.
+    pub fn push<'a>(
+        &mut self,
+        uscc: &str,
+        as_of: NaiveDate,
+        values: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
+    ) -> Result<bool> {
+        if !self.rows.push(uscc, as_of, values) {
+            return Ok(false);
+        }
+        self.written += 1;
+        if self.rows.len() >= INPUT_BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(true)
+    }
+
+    /// Rows added so far.
+    pub fn rows(&self) -> u64 {
+        self.written
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.rows).finish()?;
+        self.writer.write(&batch).map_err(input_err)
+    }
+
+    /// Encodes what is left, closes the file and hands back `out`.
+    pub fn finish(mut self) -> Result<W> {
+        if !self.rows.is_empty() {
+            self.flush()?;
+        }
+        self.writer.into_inner().map_err(input_err)
+    }
+}
+
+/// How input objects are encoded: Snappy, row groups of [`ROW_GROUP_ROWS`].
+fn input_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .build()
+}
+
+fn input_err(source: parquet::errors::ParquetError) -> SnapshotError {
+    SnapshotError::Parquet {
+        path: "indicator inputs".into(),
+        source,
+    }
+}
+
 /// Encodes input batches (of [`input_schema`]) as one Snappy-compressed Parquet object.
 pub fn write_input_bytes(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     let s = input_schema();
-    let err = |source| SnapshotError::Parquet {
-        path: "indicator inputs".into(),
-        source,
-    };
     for b in batches {
         if b.schema().fields() != s.fields() {
             return Err(SnapshotError::Schema(
@@ -182,15 +253,11 @@ pub fn write_input_bytes(batches: &[RecordBatch]) -> Result<Vec<u8>> {
             ));
         }
     }
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_size(ROW_GROUP_ROWS)
-        .build();
-    let mut w = ArrowWriter::try_new(Vec::new(), s, Some(props)).map_err(err)?;
+    let mut w = ArrowWriter::try_new(Vec::new(), s, Some(input_properties())).map_err(input_err)?;
     for b in batches {
-        w.write(b).map_err(err)?;
+        w.write(b).map_err(input_err)?;
     }
-    w.into_inner().map_err(err)
+    w.into_inner().map_err(input_err)
 }
 
 /// Decodes an input object written by [`write_input_bytes`]; `name` (its key) labels errors.
@@ -692,6 +759,40 @@ mod tests {
         assert_eq!(read[0].schema().fields(), schema().fields());
         assert_eq!(value(&read, &want[n - 1], "penalties_12m"), json!(1));
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_streaming_writer_encodes_what_one_batch_would() {
+        let n = INPUT_BATCH_ROWS + 1_234;
+        let firms: Vec<String> = (0..n).map(|i| format!("F{i:07}")).collect();
+        let value = |i: usize| json!(i as i64 * 10);
+        let mut whole = InputRows::new();
+        let mut w = InputWriter::new(Vec::new()).unwrap();
+        for (i, f) in firms.iter().enumerate() {
+            let v = value(i);
+            whole.push(f, date("2026-10-31"), [("tax_paid_12m", &v)]);
+            assert!(
+                w.push(f, date("2026-10-31"), [("tax_paid_12m", &v)])
+                    .unwrap()
+            );
+        }
+        let skipped = json!("not a number");
+        assert!(
+            !w.push("F9", date("2026-10-31"), [("tax_paid_12m", &skipped)])
+                .unwrap()
+        );
+        assert_eq!(w.rows(), n as u64);
+        let streamed = read_input_bytes(w.finish().unwrap().into(), "s").unwrap();
+        let at_once = read_input_bytes(
+            write_input_bytes(&[whole.finish().unwrap()])
+                .unwrap()
+                .into(),
+            "w",
+        )
+        .unwrap();
+        let concat =
+            |b: &[RecordBatch]| arrow_select::concat::concat_batches(&b[0].schema(), b).unwrap();
+        assert_eq!(concat(&streamed), concat(&at_once));
     }
 
     #[test]

@@ -9,7 +9,6 @@ use arrow_array::RecordBatch;
 use puhui_domain::Error;
 use puhui_domain::risk::Period;
 use puhui_ports::BlobStore;
-use puhui_snapshot::build::InputRows;
 use puhui_snapshot::{MANIFEST, Manifest, SnapshotError};
 
 use crate::ingest::BlobPath;
@@ -159,20 +158,14 @@ impl SnapshotStore {
         )
     }
 
-    /// Stores the inputs one ingested file gives a period.
+    /// Stores the inputs one ingested file gives a period, encoded as
+    /// [`puhui_snapshot::build::InputWriter`] encodes them.
     pub async fn put_inputs(
         &self,
         period: Period,
         file: &BlobPath,
-        rows: InputRows,
+        bytes: Vec<u8>,
     ) -> Result<(), Error> {
-        let bytes = tokio::task::spawn_blocking(move || {
-            let batch = rows.finish()?;
-            puhui_snapshot::build::write_input_bytes(&[batch])
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("input writer stopped: {e}")))?
-        .map_err(internal)?;
         self.blobs
             .put(
                 &Self::input_key(period, file),
