@@ -794,3 +794,20 @@ pub async fn audit_of(env: &Env, bank: &BankId) -> Vec<AuditRecord> {
     .map(|i| puhui_services::codec::from_item(i).unwrap())
     .collect()
 }
+
+/// One `#[tokio::test]` per adapter for each scenario `async fn $name(env: &Env)`:
+/// `on_both! { scenario => scenario_on_embedded, scenario_on_aws; }`.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident => $embedded:ident, $aws:ident;)*) => {$(
+        #[tokio::test]
+        async fn $embedded() {
+            $name(&$crate::harness::Env::new($crate::harness::Kind::Embedded).await).await;
+        }
+
+        #[tokio::test]
+        async fn $aws() {
+            $name(&$crate::harness::Env::new($crate::harness::Kind::Aws).await).await;
+        }
+    )*};
+}

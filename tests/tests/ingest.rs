@@ -35,7 +35,7 @@ use puhui_services::authorizations::Authorizations;
 use puhui_services::ingest::{IngestOutcome, IngestReport, IngestService};
 use puhui_services::profiles;
 use puhui_services::scoring::{ModelRegistry, ModelUpload, ScoreRequest, ScoringService};
-use puhui_tests::harness::{Env, Kind, bank, officer, risk_admin};
+use puhui_tests::harness::{Env, bank, officer, risk_admin};
 use serde_json::{Value, json};
 
 fn service(env: &Env) -> IngestService {
@@ -744,23 +744,7 @@ async fn a_writer_between_read_and_write_loses_nothing(env: &Env) {
     assert_eq!(report.profiles_written, file.loads.len() as u64);
 }
 
-// ---------------------------------------------------------------------------------------------
-
-macro_rules! on_both {
-    ($($name:ident => $embedded:ident, $aws:ident;)*) => {$(
-        #[tokio::test]
-        async fn $embedded() {
-            $name(&Env::new(Kind::Embedded).await).await;
-        }
-
-        #[tokio::test]
-        async fn $aws() {
-            $name(&Env::new(Kind::Aws).await).await;
-        }
-    )*};
-}
-
-on_both! {
+puhui_tests::on_both! {
     file_set_with_known_defects => file_set_with_known_defects_on_embedded, file_set_with_known_defects_on_aws;
     encodings_load_the_same => encodings_load_the_same_on_embedded, encodings_load_the_same_on_aws;
     unreadable_files_are_quarantined_whole => unreadable_files_are_quarantined_whole_on_embedded, unreadable_files_are_quarantined_whole_on_aws;

@@ -23,7 +23,7 @@ use puhui_samplekit::govdata;
 use puhui_services::ingest::{IngestOutcome, IngestReport, IngestService};
 use puhui_services::profiles;
 use puhui_services::risk::{SnapshotBuilder, SnapshotStore};
-use puhui_tests::harness::{Env, Kind};
+use puhui_tests::harness::Env;
 use serde_json::{Map, Value, json};
 
 fn period(s: &str) -> Period {
@@ -261,23 +261,7 @@ async fn nothing_to_build_is_not_found(env: &Env) {
     assert!(matches!(e, puhui_domain::Error::NotFound(_)), "{e:?}");
 }
 
-// ---------------------------------------------------------------------------------------------
-
-macro_rules! on_both {
-    ($($name:ident => $embedded:ident, $aws:ident;)*) => {$(
-        #[tokio::test]
-        async fn $embedded() {
-            $name(&Env::new(Kind::Embedded).await).await;
-        }
-
-        #[tokio::test]
-        async fn $aws() {
-            $name(&Env::new(Kind::Aws).await).await;
-        }
-    )*};
-}
-
-on_both! {
+puhui_tests::on_both! {
     two_months_built_from_ingested_files => two_months_built_from_ingested_files_on_embedded, two_months_built_from_ingested_files_on_aws;
     a_file_spanning_two_months_feeds_both => a_file_spanning_two_months_feeds_both_on_embedded, a_file_spanning_two_months_feeds_both_on_aws;
     nothing_to_build_is_not_found => nothing_to_build_is_not_found_on_embedded, nothing_to_build_is_not_found_on_aws;

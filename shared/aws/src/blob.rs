@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
@@ -31,6 +31,25 @@ impl S3BlobStore {
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
+
+    /// The object's response, its body not read yet; `None` if there is no such key.
+    async fn get_object(&self, key: &str) -> PortResult<Option<GetObjectOutput>> {
+        check_key(key)?;
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+                Ok(None)
+            }
+            Err(e) => Err(sdk_error("GetObject", e)),
+        }
+    }
 }
 
 #[async_trait]
@@ -50,20 +69,8 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
-        check_key(key)?;
-        let result = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        let out = match result {
-            Ok(out) => out,
-            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(sdk_error("GetObject", e)),
+        let Some(out) = self.get_object(key).await? else {
+            return Ok(None);
         };
         let bytes = out
             .body
@@ -75,20 +82,8 @@ impl BlobStore for S3BlobStore {
 
     async fn download(&self, key: &str, to: &Path) -> PortResult<Option<u64>> {
         use tokio::io::AsyncWriteExt;
-        check_key(key)?;
-        let result = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        let mut out = match result {
-            Ok(out) => out,
-            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(sdk_error("GetObject", e)),
+        let Some(mut out) = self.get_object(key).await? else {
+            return Ok(None);
         };
         let local = |e: std::io::Error| {
             PortError::Backend(format!("GetObject: writing {}: {e}", to.display()))
