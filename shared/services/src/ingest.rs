@@ -536,21 +536,39 @@ impl IngestService {
     /// anything was written.
     async fn upsert(&self, source: &Source, row: &LoadedRow) -> Result<bool, Error> {
         let key = profiles::category_key(&row.uscc, source.category);
+        self.merge_until_written(&key, |stored| profile_write(source, row, stored))
+            .await
+    }
+
+    /// Stores the row's indicator values (and industry) in the firm's newest indicators where
+    /// newer than what is stored; true if anything was written.
+    async fn upsert_indicators(&self, row: &LoadedRow) -> Result<bool, Error> {
+        let key = profiles::indicators_key(&row.uscc);
+        self.merge_until_written(&key, |stored| Ok(indicators_write(row, stored)))
+            .await
+    }
+
+    /// Reads the item at `key`, merges into it with `merge` and writes it conditional on the
+    /// version read, reading and merging again when another file of the same firm got in
+    /// between; true if anything was written (`merge` found something newer).
+    async fn merge_until_written(
+        &self,
+        key: &Key,
+        merge: impl Fn(Option<Item>) -> Result<Option<(Item, Condition)>, Error>,
+    ) -> Result<bool, Error> {
         for _ in 0..WRITE_ATTEMPTS {
-            let stored = self.table.get(&key).await?;
-            let Some((item, condition)) = profile_write(source, row, stored)? else {
+            let Some((item, condition)) = merge(self.table.get(key).await?)? else {
                 return Ok(false);
             };
             match self.table.put(item, Some(condition)).await {
                 Ok(()) => return Ok(true),
-                // Another file of the same firm and category won: read again and merge.
                 Err(PortError::ConditionFailed(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(Error::Unavailable(format!(
-            "profile {} kept changing while being written",
-            key.sk
+            "{} of {} kept changing while being written",
+            key.sk, key.pk
         )))
     }
 }
@@ -596,30 +614,6 @@ fn versioned(mut item: Item, stored_version: Option<u64>) -> (Item, Condition) {
             (item, Condition::VersionEquals(v))
         }
         None => (item, Condition::NotExists),
-    }
-}
-
-impl IngestService {
-    /// Stores the row's indicator values (and industry) in the firm's newest indicators where
-    /// newer than what is stored; true if anything was written.
-    async fn upsert_indicators(&self, row: &LoadedRow) -> Result<bool, Error> {
-        let key = profiles::indicators_key(&row.uscc);
-        for _ in 0..WRITE_ATTEMPTS {
-            let stored = self.table.get(&key).await?;
-            let Some((item, condition)) = indicators_write(row, stored) else {
-                return Ok(false);
-            };
-            match self.table.put(item, Some(condition)).await {
-                Ok(()) => return Ok(true),
-                // Another file of the same firm won: read again and merge.
-                Err(PortError::ConditionFailed(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Unavailable(format!(
-            "indicators of {} kept changing while being written",
-            row.uscc
-        )))
     }
 }
 
