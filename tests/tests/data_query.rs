@@ -538,6 +538,10 @@ async fn an_unwritable_audit_fails_the_query(env: &Env) {
         ));
     }
     assert!(audit_of(env, &nbcb).await.is_empty());
+    // Nothing served, nothing counted: the count and the record commit together.
+    let day = puhui_domain::time::business_date(puhui_ports::Clock::now(env.clock.as_ref()));
+    let counter = puhui_ports::Key::new("QUOTA#nbcb", format!("DAY#{day}"));
+    assert_eq!(env.table.get(&counter).await.unwrap(), None);
     // The same query through a working table is served (and recorded).
     service(env, DataQueryConfig::default())
         .query(
@@ -549,6 +553,8 @@ async fn an_unwritable_audit_fails_the_query(env: &Env) {
         .await
         .unwrap();
     assert_eq!(audit_of(env, &nbcb).await.len(), 1);
+    let used = env.table.get(&counter).await.unwrap().unwrap().attrs["used"].clone();
+    assert_eq!(used, json!(1));
 }
 
 // ---------------------------------------------------------------------------------------------

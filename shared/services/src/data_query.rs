@@ -297,6 +297,12 @@ pub struct DataQueryService {
     catalogue: &'static Catalogue,
 }
 
+/// Whether a count-and-record transaction failed on the counter's condition (its first op), so
+/// the counter must be looked at; anything else is a fault.
+fn counter_refused(e: &PortError) -> bool {
+    matches!(e, PortError::TransactionCancelled { reasons } if reasons.first().is_some_and(Option::is_some))
+}
+
 impl DataQueryService {
     /// The service over the table, with the built-in catalogue.
     pub fn new(
@@ -359,9 +365,34 @@ impl DataQueryService {
         let result = self
             .query_inner(who, &bank, uscc, interface, purpose, now, &mut record)
             .await;
-        let answer = record.conclude(result);
-        self.audit_log().append(&record).await?;
-        answer
+        let served = match result {
+            Ok(Ok(view)) => view,
+            refused_or_failed => {
+                let answer = record.conclude(refused_or_failed);
+                self.audit_log().append(&record).await?;
+                return answer;
+            }
+        };
+        // A served query is counted and recorded in one transaction: it is counted exactly when
+        // its record exists, and the common case costs one write.
+        let mut counted = record.clone();
+        let answer = counted.conclude(Ok(Ok::<_, QueryRefusal>(served)));
+        match self.count_and_record(&bank, now, &counted).await {
+            Ok(Ok(())) => answer,
+            Ok(Err(refusal)) => {
+                record.result = None;
+                let answer = record.conclude(Ok(Err::<DataView, _>(refusal)));
+                self.audit_log().append(&record).await?;
+                answer
+            }
+            Err(e) => {
+                // Nothing was served; the failure is recorded if the log can take it.
+                record.result = None;
+                let answer = record.conclude(Err::<Result<DataView, QueryRefusal>, _>(e));
+                self.audit_log().append(&record).await?;
+                answer
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -393,10 +424,6 @@ impl DataQueryService {
             Err(r) => return Ok(Err(r.into())),
         };
         record.authorization_id = Some(authorization.id);
-        // Only queries the firm allowed count against the quota: a refused one read nothing.
-        if let Err(r) = self.take_quota(bank, now).await? {
-            return Ok(Err(r));
-        }
         let profile = profiles::profile(self.table.as_ref(), uscc).await?;
         let wanted = iface.categories();
         if !profile.keys().any(|c| wanted.contains(c)) {
@@ -422,12 +449,15 @@ impl DataQueryService {
         }))
     }
 
-    /// Counts one query against the bank's quota of the business day: a conditional add on the
-    /// day's counter (created by the day's first query), so concurrent queries never overshoot.
-    async fn take_quota(
+    /// Counts one served query against the bank's quota of the business day and appends its
+    /// audit record, in one transaction: a conditional add on the day's counter (created by the
+    /// day's first query), so concurrent queries never overshoot. Only queries the firm allowed
+    /// are counted: a refused one was answered with nothing.
+    async fn count_and_record(
         &self,
         bank: &BankId,
         now: DateTime<Utc>,
+        record: &AuditRecord,
     ) -> Result<Result<(), QueryRefusal>, Error> {
         let limit = self.config.quota_of(bank);
         let exhausted = Ok(Err(QueryRefusal::Quota {
@@ -440,24 +470,29 @@ impl DataQueryService {
         let day = business_date(now);
         let key = Key::new(format!("QUOTA#{bank}"), format!("DAY#{day}"));
         let bound = i64::try_from(limit).unwrap_or(i64::MAX);
+        let append = AuditLog::append_op(record)?;
         // Three rounds cover the one race: another query creating the day's counter meanwhile
         // (after it exists, an add fails only on the bound).
         for _ in 0..3 {
-            let add = Update {
-                add: vec![("used".into(), 1)],
-                ..Update::default()
+            let add = TxOp::Update {
+                key: key.clone(),
+                update: Update {
+                    add: vec![("used".into(), 1)],
+                    ..Update::default()
+                },
+                condition: Some(Condition::Below {
+                    attr: "used".into(),
+                    bound,
+                }),
             };
-            let below = Condition::Below {
-                attr: "used".into(),
-                bound,
-            };
-            match self.table.update(&key, add, Some(below)).await {
-                Ok(_) => return Ok(Ok(())),
-                Err(PortError::ConditionFailed(_)) => {}
+            match self.table.transact(vec![add, append.clone()]).await {
+                Ok(()) => return Ok(Ok(())),
+                Err(e) if counter_refused(&e) => {}
                 Err(e) => return Err(e.into()),
             }
             // The add failed on the bound, or because there was no counter yet; one created
-            // since then by a concurrent query is counted on, not taken as used up.
+            // since then by a concurrent query is counted on, not taken as used up. (The record's
+            // id is new, so its own condition does not fail.)
             if let Some(counter) = self.table.get(&key).await? {
                 let used = counter.attrs.get("used").and_then(|v| v.as_u64());
                 if used.is_none_or(|u| u >= limit) {
@@ -476,9 +511,13 @@ impl DataQueryService {
                 .and_then(|d| d.succ_opt())
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|t| t.and_utc().timestamp());
-            match self.table.put(first, Some(Condition::NotExists)).await {
+            let create = TxOp::Put {
+                item: first,
+                condition: Some(Condition::NotExists),
+            };
+            match self.table.transact(vec![create, append.clone()]).await {
                 Ok(()) => return Ok(Ok(())),
-                Err(PortError::ConditionFailed(_)) => continue,
+                Err(e) if counter_refused(&e) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
