@@ -11,7 +11,10 @@
 //! 3. another bank, platform staff and roles without data access cannot read the job or its
 //!    links; bad requests are refused with the field named, and audited;
 //! 4. an audit store that cannot be written fails the submission and the chunk: no job, no
-//!    message, no part counted without its records.
+//!    message, no part counted without its records;
+//! 5. an export's firm × interface pairs count against the bank's daily quota, the one single
+//!    queries use: one that does not fit is refused (429, audited, nothing queued), and the
+//!    queries after it see what the export used.
 //!
 //! The AWS side needs `PUHUI_TEST_AWS_ENDPOINT` (run through `tests/scripts/with-moto.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -44,7 +47,10 @@ const BASIC: &str = "basic_registration";
 const TAX: &str = "tax_summary";
 
 fn service(env: &Env) -> DataExportService {
-    DataExportService::new(env.export_ports_on(env.table.clone()))
+    DataExportService::new(
+        env.export_ports_on(env.table.clone()),
+        DataQueryConfig::default(),
+    )
 }
 
 fn every_interface() -> Vec<String> {
@@ -604,7 +610,10 @@ async fn an_unwritable_audit_fails_the_export(env: &Env) {
         )
         .await;
     }
-    let broken = DataExportService::new(env.export_ports_on(Arc::new(NoAudit(env.table.clone()))));
+    let broken = DataExportService::new(
+        env.export_ports_on(Arc::new(NoAudit(env.table.clone()))),
+        DataQueryConfig::default(),
+    );
     let req = request(&[BASIC], Purpose::PreLoan, ExportFormat::Csv);
     // Not even the refusal can be recorded: nothing is accepted, nothing is queued.
     assert!(matches!(
@@ -642,6 +651,72 @@ async fn an_unwritable_audit_fails_the_export(env: &Env) {
     let records = audit_of(env, &nbcb).await;
     assert_eq!(with_action(&records, ACTION_FIRM).len(), 2);
     assert_eq!(with_action(&records, ACTION_SUBMIT).len(), 1);
+}
+
+async fn exports_count_against_the_daily_quota(env: &Env) {
+    let (nbcb, czbank) = (bank("nbcb"), bank("czbank"));
+    let f = firms(2, 31);
+    let people: Vec<Person> = (300..308).map(person).collect();
+    for (n, firm) in f.iter().enumerate() {
+        write_profile(env, firm, &people[n * 4], &people[n * 4 + 1..n * 4 + 4]).await;
+        for b in [&nbcb, &czbank] {
+            grant(
+                env,
+                firm,
+                b,
+                every_interface(),
+                -Duration::hours(1),
+                Duration::days(30),
+            )
+            .await;
+        }
+    }
+    let quotas = DataQueryConfig {
+        daily_quota: 100,
+        bank_quotas: HashMap::from([(nbcb.clone(), 5)]),
+    };
+    let exports = DataExportService::new(env.export_ports_on(env.table.clone()), quotas.clone());
+    let queries = DataQueryService::new(
+        env.table.clone(),
+        env.clock.clone(),
+        env.ids.clone(),
+        quotas,
+    );
+    let listed = |interfaces: &[&str]| ExportRequest {
+        firms: Some(f.clone()),
+        ..request(interfaces, Purpose::PreLoan, ExportFormat::Csv)
+    };
+    // 2 firms × 2 interfaces: 4 of nbcb's 5.
+    exports
+        .submit(&officer(&nbcb), listed(&[BASIC, TAX]))
+        .await
+        .unwrap();
+    assert_eq!(drain(env.export_queue.as_ref()).await.len(), 1);
+    // 2 more do not fit: refused before anything is read or queued, and recorded.
+    let refused = exports.submit(&officer(&nbcb), listed(&[BASIC])).await;
+    assert!(
+        matches!(&refused, Err(Error::QuotaExhausted { detail, retry_after_secs, .. })
+            if detail.contains("2 firm × interface reads") && detail.contains("quota of 5")
+                && *retry_after_secs > 0),
+        "{refused:?}"
+    );
+    assert!(drain(env.export_queue.as_ref()).await.is_empty());
+    let submits = audit_of(env, &nbcb).await;
+    let outcomes: Vec<&str> = with_action(&submits, ACTION_SUBMIT)
+        .into_iter()
+        .map(reason)
+        .collect();
+    assert_eq!(outcomes, ["allowed", "quota_exhausted"]);
+    // Single queries share the quota: one left, then none.
+    let clerk = officer(&nbcb);
+    let ask = || queries.query(&clerk, &f[0], BASIC, Purpose::PreLoan);
+    ask().await.unwrap();
+    assert!(matches!(ask().await, Err(Error::QuotaExhausted { .. })));
+    // Another bank's quota is its own.
+    exports
+        .submit(&officer(&czbank), listed(&[BASIC, TAX]))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -682,4 +757,8 @@ async fn an_unwritable_audit_fails_the_export_on_embedded() {
 #[tokio::test]
 async fn an_unwritable_audit_fails_the_export_on_aws() {
     an_unwritable_audit_fails_the_export(&Env::new(Kind::Aws).await).await;
+}
+
+puhui_tests::on_both! {
+    exports_count_against_the_daily_quota => exports_count_against_the_daily_quota_on_embedded, exports_count_against_the_daily_quota_on_aws;
 }

@@ -28,8 +28,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         Arc::new(UlidGenerator::default()),
         auth.clone(),
     );
+    let quotas = DataQueryConfig::from_env()?;
     let exports = DataExportApi::new(
         puhui_wiring::data_export(&aws, table.clone(), &[Destination::DataExports])?,
+        quotas.clone(),
         auth.clone(),
     );
     let quality = QualityApi::new(table.clone(), auth.clone());
@@ -37,7 +39,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         table,
         Arc::new(SystemClock),
         Arc::new(UlidGenerator::default()),
-        DataQueryConfig::from_env()?,
+        quotas,
         auth,
         Arc::new(puhui_edge::Sessions::from_env()?),
     );

@@ -19,6 +19,7 @@ use puhui_edge::{ApiError, ApiJson, Authenticated, Authenticator, PathParam};
 use puhui_services::data_export::{
     DataExportService, ExportJob, ExportJobView, ExportRequest, MAX_FIRMS,
 };
+use puhui_services::data_query::DataQueryConfig;
 use puhui_services::storage::StoragePorts;
 
 /// What the export routes need.
@@ -31,10 +32,11 @@ pub struct DataExportApi {
 }
 
 impl DataExportApi {
-    /// The routes' state over the ports (their outbox reaches the data-exports queue).
-    pub fn new(ports: StoragePorts, auth: Arc<Authenticator>) -> Self {
+    /// The routes' state over the ports (their outbox reaches the data-exports queue), with
+    /// the banks' daily quotas exports count against.
+    pub fn new(ports: StoragePorts, quotas: DataQueryConfig, auth: Arc<Authenticator>) -> Self {
         DataExportApi {
-            service: Arc::new(DataExportService::new(ports)),
+            service: Arc::new(DataExportService::new(ports, quotas)),
             auth,
         }
     }
@@ -70,7 +72,9 @@ pub const SUBMIT_BODY_BYTES: usize = MAX_FIRMS * 24 + 64 * 1024;
         (status = 401, description = "no valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "no bank, or role missing", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "a field of the wrong shape (a bad USCC, purpose or format), no interface or an unknown one, no firms or too many: each problem with its field", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "a field of the wrong shape (a bad USCC, purpose or format), no interface or an unknown one, no firms or too many: each problem with its field", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "the export's firm × interface pairs do not fit in what is left of the bank's daily quota, shared with single queries (type /problems/quota-exhausted/data-query-daily); Retry-After gives the seconds to the next business day", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the quota refills")))))]
 async fn submit(
     State(s): State<DataExportApi>,
     Authenticated(who): Authenticated,

@@ -379,6 +379,24 @@ mod tests {
         };
         let (app, table, _) = app_with(&issuer, config);
         let now = chrono::Utc::now();
+        // A firm with data to serve: only a query that would be served counts.
+        let uscc = Uscc::parse(FIRM).unwrap();
+        let fields = [(
+            "tax_paid_12m".to_owned(),
+            puhui_domain::interfaces::ProfileField {
+                value: json!(2_000_000),
+                source: "tax".into(),
+                as_of: now.date_naive(),
+            },
+        )]
+        .into();
+        let item = puhui_services::profiles::category_item(
+            &uscc,
+            puhui_domain::ProfileCategory::Operating,
+            &fields,
+        )
+        .unwrap();
+        table.put(item, None).await.unwrap();
         puhui_services::authorizations::Authorizations::new(table, Arc::new(SystemClock))
             .grant(&puhui_domain::Authorization {
                 id: AuthorizationId(ulid::Ulid::new()),

@@ -248,7 +248,7 @@ impl Runner {
         let planner = Arc::new(ScanPlanner::new(risk.clone(), b.risk_shard_queue.clone()));
         let scoring = ScoringApi::new(Self::scoring_ports(b), b.auth.clone());
         let batch = scoring.batch.clone();
-        let exports = DataExportApi::new(Self::export_ports(b), b.auth.clone());
+        let exports = DataExportApi::new(Self::export_ports(b), quotas(), b.auth.clone());
         let exporter = exports.service.clone();
         let ingest = Arc::new(IngestService::new(
             b.table.clone(),
@@ -430,19 +430,23 @@ async fn ingest_incoming(service: &IngestService, blobs: &LocalBlobStore) {
     }
 }
 
-/// The data-query routes' state over the embedded backend. Quotas come from the environment
-/// as in the Lambda; a bad value is logged and the defaults used, so the runner still starts.
-fn data_query_api(b: &Backend) -> puhui_api::data_query::DataQueryApi {
+/// The banks' daily quotas (queries and exports), from the environment as in the Lambda; a bad
+/// value is logged and the defaults used, so the runner still starts.
+fn quotas() -> puhui_services::data_query::DataQueryConfig {
     use puhui_services::data_query::DataQueryConfig;
-    let config = DataQueryConfig::from_env().unwrap_or_else(|e| {
+    DataQueryConfig::from_env().unwrap_or_else(|e| {
         tracing::warn!(error = %e, "data-query quotas not read; using the defaults");
         DataQueryConfig::default()
-    });
+    })
+}
+
+/// The data-query routes' state over the embedded backend.
+fn data_query_api(b: &Backend) -> puhui_api::data_query::DataQueryApi {
     puhui_api::data_query::DataQueryApi::new(
         b.table.clone(),
         b.clock.clone(),
         Arc::new(UlidGenerator::default()),
-        config,
+        quotas(),
         b.auth.clone(),
         b.sessions.clone(),
     )

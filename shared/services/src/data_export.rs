@@ -17,8 +17,11 @@
 //! `….parquet` (one row per firm with at least one interface included) and
 //! `…/skipped-<index>.csv` (`uscc,interface,reason`).
 //!
-//! Exports do not count against the daily query quota of single queries: a portfolio export
-//! would use it up at once; they are bounded by [`MAX_FIRMS`] instead.
+//! Every firm × interface pair of an export counts against the bank's daily quota of firm data
+//! reads, the one single queries count against ([`crate::quota`]): the pairs are reserved in
+//! the submit's transaction, so an export that does not fit is refused (429) before anything is
+//! read, and one that fits cannot be counted twice. Pairs skipped later are not given back:
+//! the quota bounds what a bank may ask for in a day.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -36,12 +39,12 @@ use serde_json::{Value, json};
 
 use crate::audit::{AuditLog, AuditOutcome, AuditRecord, AuditedRefusal, sha256_json};
 use crate::authorizations::Authorizations;
-use crate::data_query::QueryRefusal;
+use crate::data_query::{DAILY_QUOTA, DataQueryConfig, QueryRefusal};
 use crate::outbox::{Destination, Envelope};
 use crate::paging::all_pages;
 use crate::scoring::JobStatus;
 use crate::storage::{StoragePorts, chunk_of, count_chunk_once};
-use crate::{codec, profiles};
+use crate::{codec, profiles, quota};
 
 /// The audit action of an export's submission.
 pub const ACTION_SUBMIT: &str = "data_export";
@@ -243,6 +246,7 @@ fn refusal_code(e: &Error) -> &'static str {
         Error::Forbidden(_) => "forbidden_role",
         Error::Validation(_) | Error::Malformed { .. } => "invalid_request",
         Error::NotFound(_) => "not_found",
+        Error::QuotaExhausted { .. } => "quota_exhausted",
         _ => "error",
     }
 }
@@ -372,14 +376,17 @@ struct FirmResult {
 /// The bulk-export use cases.
 pub struct DataExportService {
     ports: StoragePorts,
+    quotas: DataQueryConfig,
     catalogue: &'static Catalogue,
 }
 
 impl DataExportService {
-    /// The use cases over the ports (the outbox must reach [`Destination::DataExports`]).
-    pub fn new(ports: StoragePorts) -> Self {
+    /// The use cases over the ports (the outbox must reach [`Destination::DataExports`]), with
+    /// the banks' daily quotas the submitted pairs count against.
+    pub fn new(ports: StoragePorts, quotas: DataQueryConfig) -> Self {
         DataExportService {
             ports,
+            quotas,
             catalogue: Catalogue::builtin(),
         }
     }
@@ -506,14 +513,38 @@ impl DataExportService {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let ops = vec![
+        let ops = [
             TxOp::Put {
                 item,
                 condition: Some(Condition::NotExists),
             },
             AuditLog::append_op(record)?,
         ];
-        self.ports.outbox.commit(ops, messages).await?;
+        let pairs = job.firms * job.interfaces.len() as u64;
+        let outbox = &self.ports.outbox;
+        let limit = self.quotas.quota_of(bank);
+        quota::take(
+            self.ports.table.as_ref(),
+            bank,
+            limit,
+            pairs,
+            record.at,
+            |count| {
+                let mut all = vec![count];
+                all.extend(ops.iter().cloned());
+                outbox.commit(all, messages.clone())
+            },
+        )
+        .await?
+        .map_err(|q| Error::QuotaExhausted {
+            quota: DAILY_QUOTA,
+            detail: format!(
+                "the export's {pairs} firm × interface reads do not fit in what is left of the \
+                 bank's daily quota of {}; it resets at midnight Beijing time",
+                q.limit
+            ),
+            retry_after_secs: q.retry_after_secs,
+        })?;
         tracing::info!(bank = %bank, job = %id, firms = job.firms, chunks, "export job submitted");
         Ok(job)
     }

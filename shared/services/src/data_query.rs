@@ -9,13 +9,12 @@
 //!
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
-//! | a bank's query count of one business day | `QUOTA#<bank>` | `DAY#<yyyy-mm-dd>` | `used` (expires two days later) |
 //! | a firm the applicant authorized directly | `APPLICANT#<applicant>` | `AUTHZ_FIRM#<uscc>` | `uscc` |
 //!
 //! A firm's legal representative may also authorize a bank directly (not through a financing
 //! demand); the applicant is recognised as such by its verified phone matching the registration.
 //! Screening is in [`crate::screening`]; bulk exports of the authorized portfolio are
-//! [`crate::data_export`].
+//! [`crate::data_export`]; the daily quota both count against is [`crate::quota`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -26,15 +25,12 @@ use puhui_domain::authorization::{
 };
 use puhui_domain::error::Findings;
 use puhui_domain::interfaces::Catalogue;
-use puhui_domain::time::{business_date, secs_to_next_business_day};
 use puhui_domain::{
     ApplicantId, AuthorizationId, BankId, Error, FieldError, Phone, Principal, ProfileCategory,
     Role, Uscc,
 };
 use puhui_engines::masking::{FieldStatus, MaskedView, mask_view};
-use puhui_ports::{
-    Clock, Condition, IdGenerator, Item, Key, PortError, Query, Table, TxOp, Update,
-};
+use puhui_ports::{Clock, IdGenerator, Item, Key, Query, Table, TxOp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -42,7 +38,7 @@ use crate::audit::{AuditLog, AuditOutcome, AuditRecord, AuditedRefusal};
 use crate::authorizations::Authorizations;
 use crate::financing::verified_phone_in;
 use crate::paging::all_pages;
-use crate::{Listing, PageRequest, codec, profiles};
+use crate::{Listing, PageRequest, codec, profiles, quota};
 
 /// The audit action of a data-interface query.
 pub const ACTION: &str = "data_query";
@@ -297,12 +293,6 @@ pub struct DataQueryService {
     catalogue: &'static Catalogue,
 }
 
-/// Whether a count-and-record transaction failed on the counter's condition (its first op), so
-/// the counter must be looked at; anything else is a fault.
-fn counter_refused(e: &PortError) -> bool {
-    matches!(e, PortError::TransactionCancelled { reasons } if reasons.first().is_some_and(Option::is_some))
-}
-
 impl DataQueryService {
     /// The service over the table, with the built-in catalogue.
     pub fn new(
@@ -450,80 +440,24 @@ impl DataQueryService {
     }
 
     /// Counts one served query against the bank's quota of the business day and appends its
-    /// audit record, in one transaction: a conditional add on the day's counter (created by the
-    /// day's first query), so concurrent queries never overshoot. Only queries the firm allowed
-    /// are counted: a refused one was answered with nothing.
+    /// audit record, in one transaction: a query is counted exactly when it is recorded as
+    /// served. Only queries the firm allowed are counted: a refused one was answered with nothing.
     async fn count_and_record(
         &self,
         bank: &BankId,
         now: DateTime<Utc>,
         record: &AuditRecord,
     ) -> Result<Result<(), QueryRefusal>, Error> {
-        let limit = self.config.quota_of(bank);
-        let exhausted = Ok(Err(QueryRefusal::Quota {
-            limit,
-            retry_after_secs: secs_to_next_business_day(now),
-        }));
-        if limit == 0 {
-            return exhausted;
-        }
-        let day = business_date(now);
-        let key = Key::new(format!("QUOTA#{bank}"), format!("DAY#{day}"));
-        let bound = i64::try_from(limit).unwrap_or(i64::MAX);
         let append = AuditLog::append_op(record)?;
-        // Three rounds cover the one race: another query creating the day's counter meanwhile
-        // (after it exists, an add fails only on the bound).
-        for _ in 0..3 {
-            let add = TxOp::Update {
-                key: key.clone(),
-                update: Update {
-                    add: vec![("used".into(), 1)],
-                    ..Update::default()
-                },
-                condition: Some(Condition::Below {
-                    attr: "used".into(),
-                    bound,
-                }),
-            };
-            match self.table.transact(vec![add, append.clone()]).await {
-                Ok(()) => return Ok(Ok(())),
-                Err(e) if counter_refused(&e) => {}
-                Err(e) => return Err(e.into()),
-            }
-            // The add failed on the bound, or because there was no counter yet; one created
-            // since then by a concurrent query is counted on, not taken as used up. (The record's
-            // id is new, so its own condition does not fail.)
-            if let Some(counter) = self.table.get(&key).await? {
-                let used = counter.attrs.get("used").and_then(|v| v.as_u64());
-                if used.is_none_or(|u| u >= limit) {
-                    return exhausted;
-                }
-                continue;
-            }
-            let mut first = Item::new(
-                key.clone(),
-                json!({"used": 1}).as_object().cloned().unwrap_or_default(),
-            );
-            // Kept two days past the day so an audit of the quota can still read it.
-            first.expires_at = day
-                .succ_opt()
-                .and_then(|d| d.succ_opt())
-                .and_then(|d| d.succ_opt())
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc().timestamp());
-            let create = TxOp::Put {
-                item: first,
-                condition: Some(Condition::NotExists),
-            };
-            match self.table.transact(vec![create, append.clone()]).await {
-                Ok(()) => return Ok(Ok(())),
-                Err(e) if counter_refused(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Unavailable(
-            "the quota counter is busy; try again".into(),
-        ))
+        let table = self.table.as_ref();
+        let counted = quota::take(table, bank, self.config.quota_of(bank), 1, now, |count| {
+            table.transact(vec![count, append.clone()])
+        })
+        .await?;
+        Ok(counted.map_err(|q| QueryRefusal::Quota {
+            limit: q.limit,
+            retry_after_secs: q.retry_after_secs,
+        }))
     }
 
     /// Audit records: a bank's staff (`loan_officer`, `risk_admin`) their own bank's; platform

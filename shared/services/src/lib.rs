@@ -13,6 +13,7 @@ pub mod paging;
 pub mod products;
 pub mod profiles;
 pub mod quality;
+pub mod quota;
 pub mod risk;
 pub mod scoring;
 pub mod screening;
