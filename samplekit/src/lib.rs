@@ -8,6 +8,7 @@ pub mod govdata;
 pub mod ingest_bench;
 pub mod ingest_story;
 pub mod load;
+pub mod pii;
 pub mod qr;
 pub mod risk_story;
 pub mod scan;

@@ -322,7 +322,7 @@ pub async fn seed_data_query(data_dir: &Path, uscc: &str, bank: &str) -> Result<
 }
 
 /// A plausible stored value for a profile field, by its name.
-fn sample_value(field: &str) -> serde_json::Value {
+pub fn sample_value(field: &str) -> serde_json::Value {
     use serde_json::json;
     match field {
         "firm_name" => json!("宁波示例精密机械有限公司"),

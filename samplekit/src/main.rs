@@ -20,6 +20,8 @@
 //! samplekit load --url http://127.0.0.1:PORT/... [--token T] [--rps N] [--seconds S]
 //!                [--seed-data-dir DIR --seed-uscc U --seed-bank B]
 //!                                                  open-loop constant-rate GET load (loopback only)
+//! samplekit scan-logs FILE... [--plant VALUE]...   fail if a log is empty or holds raw personal
+//!                                                  data (the sample data's, planted, ID/phone-shaped)
 //! ```
 
 use std::path::PathBuf;
@@ -62,8 +64,9 @@ async fn main() {
         Some("load") => load(&args).await,
         Some("govfile") => govfile(&args),
         Some("ingest-file") => ingest_file(&args).await,
+        Some("scan-logs") => scan_logs(&args),
         _ => Err(
-            "usage: samplekit demo|seed|token|firms|snapshot|snapshot-inputs|snapshot-build|rules|scan|score|load|govfile|ingest-file (see the crate docs)"
+            "usage: samplekit demo|seed|token|firms|snapshot|snapshot-inputs|snapshot-build|rules|scan|score|load|govfile|ingest-file|scan-logs (see the crate docs)"
                 .into(),
         ),
     };
@@ -328,6 +331,35 @@ fn govfile(args: &[String]) -> Result<()> {
         out.display(),
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Scans out-of-process logs (files) for raw personal data; any leak or empty log fails.
+fn scan_logs(args: &[String]) -> Result<()> {
+    let mut files = Vec::new();
+    let mut planted = Vec::new();
+    let mut rest = args.iter().skip(1);
+    while let Some(a) = rest.next() {
+        if a == "--plant" {
+            planted.push(rest.next().ok_or("--plant needs a value")?.clone());
+        } else {
+            files.push(PathBuf::from(a));
+        }
+    }
+    if files.is_empty() {
+        return Err("scan-logs FILE... [--plant VALUE]...".into());
+    }
+    let scanner = puhui_samplekit::pii::Scanner::sample().planting(planted);
+    for file in files {
+        let text = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let lines =
+            scanner.check_log(&file.display().to_string(), &String::from_utf8_lossy(&text))?;
+        println!(
+            "{}: {lines} lines, no raw personal data ({} planted values and ID/phone shapes looked for)",
+            file.display(),
+            scanner.planted().len()
+        );
+    }
     Ok(())
 }
 

@@ -23,15 +23,14 @@ impl Captured {
             .collect()
     }
 
-    /// Panics naming the line if any log line so far contains one of `raw` (after checking
-    /// there are lines at all, so an empty capture cannot pass for a clean one).
+    /// Panics naming the lines if any log line so far contains one of `raw`, or any other raw
+    /// personal value the shared scanner knows ([`puhui_samplekit::pii`]: the sample data's,
+    /// ID-number and phone shapes), or if there are no lines at all, so an empty capture cannot
+    /// pass for a clean one.
     pub fn assert_none_contain(&self, raw: &[String]) {
-        let lines = self.lines();
-        assert!(!lines.is_empty(), "no log line was captured");
-        for line in &lines {
-            for r in raw {
-                assert!(!line.contains(r.as_str()), "raw {r} logged: {line}");
-            }
+        let scanner = puhui_samplekit::pii::Scanner::sample().planting(raw.iter().cloned());
+        if let Err(leaks) = scanner.check_log("this test process", &self.lines().join("\n")) {
+            panic!("{leaks}");
         }
     }
 }
@@ -78,4 +77,24 @@ pub fn capture() -> Captured {
             captured
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scan can fail: a planted value, or a phone nobody planted, in a log line is caught.
+    /// (The only test of this binary: a leak in the shared capture would fail any other.)
+    #[test]
+    fn a_raw_value_in_a_log_line_fails_the_scan() {
+        let logs = capture();
+        tracing::info!(firm = "91330203MA2H3B4C5D", "clean line");
+        logs.assert_none_contain(&["王小二".to_owned()]);
+        tracing::info!(name = "王小二", "leaked name");
+        let planted = std::panic::catch_unwind(|| logs.assert_none_contain(&["王小二".to_owned()]));
+        assert!(planted.is_err(), "a planted name must fail the scan");
+        tracing::info!(to = "13912345678", "leaked phone");
+        let shaped = std::panic::catch_unwind(|| logs.assert_none_contain(&[]));
+        assert!(shaped.is_err(), "an unplanted phone must fail the scan");
+    }
 }

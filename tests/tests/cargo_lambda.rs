@@ -277,7 +277,9 @@ async fn check_fixtures(port: u16) -> Vec<String> {
 /// `events/generate.py`): a registration file and a tax-credit file whose key needs encoding.
 const INGEST_BUCKET: &str = "puhui-e2e-ingest";
 
-async fn deliver_ingest_files(aws: &puhui_aws::AwsBackend) {
+/// Delivers the files; returns the raw personal values (C2 and C3 columns) they carry.
+async fn deliver_ingest_files(aws: &puhui_aws::AwsBackend) -> Vec<String> {
+    use puhui_domain::interfaces::Sensitivity;
     use puhui_ports::BlobStore;
     use puhui_samplekit::govdata;
     puhui_aws::provision::ensure_bucket(aws.s3(), INGEST_BUCKET)
@@ -286,6 +288,7 @@ async fn deliver_ingest_files(aws: &puhui_aws::AwsBackend) {
     let blobs = aws.blobs(INGEST_BUCKET);
     let catalogue = puhui_domain::sources::SourceCatalogue::builtin();
     let firms = govdata::firms(30, 17);
+    let mut personal = Vec::new();
     let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
     for (source, key) in [
         (
@@ -297,9 +300,16 @@ async fn deliver_ingest_files(aws: &puhui_aws::AwsBackend) {
             "incoming/tax_credit/2026-11-23/纳税信用 A级+B级.csv",
         ),
     ] {
-        let file = govdata::batch(catalogue.get(source).unwrap(), &firms, as_of, 5, 3);
+        let source = catalogue.get(source).unwrap();
+        let file = govdata::batch(source, &firms, as_of, 5, 3);
         blobs.put(key, file.utf8(), "text/csv").await.unwrap();
+        for f in &source.fields {
+            if matches!(f.sensitivity, Sensitivity::C2 | Sensitivity::C3) {
+                personal.extend(file.loads.values().filter_map(|c| c.get(&f.name)).cloned());
+            }
+        }
     }
+    personal
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -364,7 +374,7 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
         &env_file,
         format!(
             "PUHUI_TABLE={table}\nAWS_ENDPOINT_URL={endpoint}\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n\
-             AWS_REGION=us-east-1\nPUHUI_JWKS_PATH={}\nRUST_LOG=warn\n\
+             AWS_REGION=us-east-1\nPUHUI_JWKS_PATH={}\nRUST_LOG='info,puhui=debug'\n\
              PUHUI_DEMAND_QUEUE_URL={}\nPUHUI_NOTIFY_QUEUE_URL={}\nPUHUI_RISK_SHARD_QUEUE_URL={}\n\
              PUHUI_SCORING_QUEUE_URL={}\nPUHUI_EXPORT_QUEUE_URL={}\n\
              PUHUI_BUCKET={bucket}\nPUHUI_S3_FORCE_PATH_STYLE=true\n\
@@ -383,6 +393,9 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
     )
     .unwrap();
 
+    // The emulator's output, the functions' log lines among it, is kept for the final scan.
+    let log_path = work.join("emulator.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let port = free_port();
     let child = Command::new(cargo_lambda())
         .args([
@@ -397,8 +410,8 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
         .arg("--env-file")
         .arg(&env_file)
         .current_dir(repo_root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
         .kill_on_drop(true)
         .spawn()
         .expect("cannot start cargo-lambda (make tools installs it)");
@@ -478,7 +491,8 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
 
     // data-ingest's fixtures name their own bucket (the function reads the bucket each S3
     // record names); the files two of them announce are put there first.
-    deliver_ingest_files(&backend).await;
+    let personal = deliver_ingest_files(&backend).await;
+    assert!(!personal.is_empty(), "the ingest files carry personal data");
 
     let wrong = check_fixtures(port).await;
     assert!(
@@ -486,5 +500,24 @@ async fn every_function_under_cargo_lambda_on_the_aws_adapter() {
         "fixtures answered wrongly:\n{}",
         wrong.join("\n")
     );
+
+    // No function logged a raw personal value: the sample data's, the applicant's phone the
+    // SMS gateway got in full, the ingested files' C2/C3 columns, or anything ID- or
+    // phone-shaped. The functions' request lines must be there, so the scan covered them.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("\"request done\""),
+        "no function's log reached the emulator's output"
+    );
+    let scanner = puhui_samplekit::pii::Scanner::sample()
+        .planting(personal)
+        .planting(
+            sms.iter()
+                .filter_map(|b| b["phone"].as_str().map(str::to_owned)),
+        );
+    match scanner.check_log("cargo lambda watch", &log) {
+        Ok(lines) => eprintln!("{lines} log lines of the functions scanned: no raw personal data"),
+        Err(leaks) => panic!("{leaks}"),
+    }
     std::fs::remove_dir_all(&work).ok();
 }

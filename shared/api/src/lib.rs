@@ -14,6 +14,8 @@ pub mod risk;
 pub mod scoring;
 pub mod screening;
 
+use std::collections::BTreeMap;
+
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -131,6 +133,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(ScoringDoc::openapi());
     doc.merge(DataQueryDoc::openapi());
     doc.merge(QualityDoc::openapi());
+    declare_edge_responses(&mut doc);
+    open_flattened_closed_schemas(&mut doc);
     doc.info.title = "Puhui".into();
     doc.info.description = Some(
         "Credit information for small-business lending: product catalogue, loan-code financing flow, risk monitoring, credit scoring, data interfaces under the firm's authorization. \
@@ -138,6 +142,153 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .into(),
     );
     doc
+}
+
+/// Declares, on every operation, the problem responses the shared layers give whatever the
+/// handler does, where the handler's annotation does not already: the extractors answer 400 to
+/// an unparsable path, query, header or body, 413 to a body over the limit and 422 to a JSON
+/// body of the wrong shape; the authenticators answer 401. Declared in one place so that no
+/// operation's contract can miss them.
+fn declare_edge_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let has_body = op.request_body.is_some();
+            let has_params = op.parameters.as_ref().is_some_and(|ps| {
+                ps.iter().any(|p| {
+                    matches!(
+                        p.parameter_in,
+                        ParameterIn::Path | ParameterIn::Query | ParameterIn::Header
+                    )
+                })
+            });
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let mut add = |status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem_response(description));
+            };
+            if has_body || has_params {
+                add(
+                    "400",
+                    "malformed request: unparsable path, query, header or body",
+                );
+            }
+            if has_body {
+                add("413", "body too large");
+                add(
+                    "422",
+                    "body of the wrong shape: wrong type, missing or unknown field",
+                );
+            }
+            if secured {
+                add("401", "no valid token");
+            }
+        }
+    }
+}
+
+fn problem_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            puhui_edge::problem::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// utoipa renders a `#[serde(flatten)]` field as `allOf` with a reference to the flattened
+/// type; if that type denies unknown fields (`additionalProperties: false`, true of it as a
+/// request body), the combination rejects every field of the outer type. Such references, in
+/// component schemas at any depth, are replaced by an open copy of the flattened schema.
+fn open_flattened_closed_schemas(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let closed: BTreeMap<String, Schema> = components
+        .schemas
+        .iter()
+        .filter_map(|(name, schema)| match schema {
+            RefOr::T(Schema::Object(o))
+                if matches!(
+                    o.additional_properties.as_deref(),
+                    Some(AdditionalProperties::FreeForm(false))
+                ) =>
+            {
+                let mut open = o.clone();
+                open.additional_properties = None;
+                Some((name.clone(), Schema::Object(open)))
+            }
+            _ => None,
+        })
+        .collect();
+    for schema in components.schemas.values_mut() {
+        open_in(schema, &closed, false);
+    }
+}
+
+fn open_in(
+    schema: &mut utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    closed: &BTreeMap<String, utoipa::openapi::schema::Schema>,
+    flattened: bool,
+) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Schema};
+    match schema {
+        RefOr::Ref(r) if flattened => {
+            let name = r.ref_location.trim_start_matches("#/components/schemas/");
+            if let Some(open) = closed.get(name) {
+                *schema = RefOr::T(open.clone());
+            }
+        }
+        RefOr::Ref(_) => {}
+        RefOr::T(Schema::AllOf(all_of)) => {
+            for part in &mut all_of.items {
+                open_in(part, closed, true);
+            }
+        }
+        RefOr::T(Schema::OneOf(one_of)) => {
+            for part in &mut one_of.items {
+                open_in(part, closed, false);
+            }
+        }
+        RefOr::T(Schema::AnyOf(any_of)) => {
+            for part in &mut any_of.items {
+                open_in(part, closed, false);
+            }
+        }
+        RefOr::T(Schema::Array(array)) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                open_in(items, closed, false);
+            }
+        }
+        RefOr::T(Schema::Object(object)) => {
+            for property in object.properties.values_mut() {
+                open_in(property, closed, false);
+            }
+            if let Some(AdditionalProperties::RefOr(values)) =
+                object.additional_properties.as_deref_mut()
+            {
+                open_in(values, closed, false);
+            }
+        }
+        RefOr::T(_) => {}
+    }
 }
 
 /// `GET /openapi.json`: the document, for the local runner.

@@ -408,7 +408,6 @@ impl Catalogue {
 #[serde(deny_unknown_fields)]
 pub struct ProfileField {
     /// The value as the ingest stored it (raw: personal data included).
-    #[schema(value_type = Object)]
     pub value: Value,
     /// The source department (`market_regulation`, `tax`, `hrss`, `courts`, …).
     pub source: String,

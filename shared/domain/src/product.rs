@@ -116,7 +116,6 @@ pub struct EligibilityCondition {
     /// How the indicator is compared.
     pub operator: Operator,
     /// What it is compared with.
-    #[schema(value_type = Object)]
     pub value: Value,
 }
 

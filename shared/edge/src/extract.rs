@@ -90,6 +90,17 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Error> {
             "body",
         )
     })?;
+    // Every request body is a JSON object; serde would also fill a struct from an array
+    // (`[null, null]` as a struct of two optional fields), which the contract does not allow.
+    if !text.trim_start().starts_with('{') {
+        let _: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| malformed(&format!("body is not valid JSON: {e}"), "body"))?;
+        return Err(Error::Validation(vec![FieldError::new(
+            "",
+            "invalid_type",
+            "the body must be a JSON object",
+        )]));
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     if parsed.is_ok() {
@@ -262,6 +273,20 @@ mod tests {
             ("name", "required")
         );
         assert!(parse_json::<Body>(br#"{"name":"x","amount":{"min":1}}"#).is_ok());
+        // A struct is never filled from an array, nor from any other non-object.
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Optional {
+            a: Option<String>,
+            b: Option<String>,
+        }
+        for raw in [&b"[null, null]"[..], b" 1", b"\"x\""] {
+            let Err(Error::Validation(v)) = parse_json::<Optional>(raw) else {
+                panic!("{}", String::from_utf8_lossy(raw))
+            };
+            assert_eq!(v[0].code, "invalid_type");
+        }
+        assert!(matches!(err(b"[1,"), Error::Malformed { .. }));
     }
 
     #[test]

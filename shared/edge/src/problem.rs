@@ -131,8 +131,16 @@ impl IntoResponse for ApiError {
         match &self.0 {
             Error::Internal(m) => tracing::error!(error = %m, "internal error"),
             Error::Unavailable(m) => tracing::warn!(error = %m, "dependency unavailable"),
-            other => {
-                tracing::info!(status = problem.status, problem = %problem.kind, detail = %other, "request refused")
+            // The detail is not logged: it may quote what the caller sent (serde names the
+            // offending value; a not-found names the id asked for), which can be personal
+            // data. The problem type and the fields at fault say enough.
+            _ => {
+                let fields: Vec<String> = problem
+                    .errors
+                    .iter()
+                    .map(|e| format!("{}:{}", e.field, e.code))
+                    .collect();
+                tracing::info!(status = problem.status, problem = %problem.kind, fields = ?fields, "request refused")
             }
         }
         let status =
