@@ -38,6 +38,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// and its next write starts the WAL from the beginning.
 const REWIND_AFTER_FRAMES: i64 = 4096;
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+
 /// Bytes the WAL file is cut back to when it is rewound (`journal_size_limit`).
 const WAL_SIZE_LIMIT: i64 = 32 * 1024 * 1024;
 
@@ -91,6 +94,9 @@ impl Db {
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
             .map_err(db_err)?;
         conn.execute_batch(schema).map_err(db_err)?;
+        // Room for every statement shape the stores use (keys, ranges, cursors, page sizes), so
+        // none is parsed again on the serving path.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let wal_frames = Arc::new(AtomicI64::new(0));
         let stop = spawn_checkpointer(path, wal_frames.clone())?;
         Ok(Db {

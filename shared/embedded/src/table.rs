@@ -282,9 +282,11 @@ fn page_sql(query: &Query, after: Option<&Cursor>, fetch: u32) -> (String, Vec<S
         );
     }
     let order: Vec<String> = order_cols.iter().map(|c| format!("{c} {dir}")).collect();
-    // The limit is an argument, not literal SQL, so the statement cache stays small.
-    sql += &format!(" ORDER BY {} LIMIT ?", order.join(", "));
-    args.push(SqlValue::Integer(i64::from(fetch)));
+    // The limit is literal SQL, not an argument: SQLite plans with a bound LIMIT's value and
+    // re-prepares the statement whenever it is bound to another one, which made every query
+    // of a page size other than the last one's parse and plan again (a tenth of a data query's
+    // CPU). Page sizes are few, and the statement cache holds them.
+    sql += &format!(" ORDER BY {} LIMIT {fetch}", order.join(", "));
     (sql, args)
 }
 
@@ -331,5 +333,37 @@ impl RawItem {
             expires_at: self.expires_at,
             attrs,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Pages of different sizes over one statement shape must not make SQLite re-prepare it on
+    /// each call (it does when the LIMIT is a bound argument).
+    #[test]
+    fn pages_of_different_sizes_are_not_prepared_again() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let query = |limit| {
+            let mut q = Query::partition("FIRM#1").prefix("PROFILE#");
+            q.limit = limit;
+            q
+        };
+        for _ in 0..10 {
+            for limit in [5, 7] {
+                query_page(&conn, &query(limit), None).unwrap();
+            }
+        }
+        for limit in [5, 7] {
+            let (sql, _) = page_sql(&query(limit), None, limit + 1);
+            let statement = conn.prepare_cached(&sql).unwrap();
+            assert_eq!(
+                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                0
+            );
+        }
     }
 }
