@@ -30,6 +30,10 @@ pub const CASES: &[(&str, &str)] = &[
         r#"{"tax_credit_grades": ["A"], "headcount": {"min": 50}, "clear_of": ["dishonest_debtor", "tax_arrears"]}"#,
     ),
     (
+        "narrow",
+        r#"{"regions": ["330203"], "industries": ["C4090"], "years_in_business": {"min": 20}, "tax_credit_grades": ["A"]}"#,
+    ),
+    (
         "all-filters",
         r#"{"regions": ["330200"], "industries": ["C33", "C34", "F51"], "years_in_business": {"min": 3}, "tax_credit_grades": ["A", "B"], "headcount": {"min": 10, "max": 500}, "tax_paid_12m": {"min": 1000000}, "clear_of": ["dishonest_debtor"]}"#,
     ),

@@ -1075,6 +1075,58 @@ async fn screening(env: &Env) {
         s.screen(&who, stale).await,
         Err(Error::Validation(e)) if e[0].field == "cursor"
     ));
+
+    // A snapshot sorted by USCC across its shards, as the builder writes it: a screening that
+    // has more than 1,000 firms after the second shard reads no further (the third is gone
+    // from the store, and the answer is still the first 1,000 by USCC).
+    let sorted = TempDir::new("screening");
+    let unsorted = TempDir::new("screening");
+    puhui_samplekit::snapshot::write(&unsorted.0, 3_000, 41, 2, "2026-12").unwrap();
+    let read = puhui_snapshot::Snapshot::open(&unsorted.0)
+        .unwrap()
+        .read_all()
+        .unwrap();
+    let built = puhui_snapshot::build::build(&read, &[], &[]).unwrap();
+    // 3,000 rows make one shard of one batch.
+    assert_eq!((built.shards.len(), built.shards[0].len()), (1, 1));
+    let whole = built.shards[0][0].clone();
+    let mut w = puhui_snapshot::Writer::create(&sorted.0, "2026-12").unwrap();
+    for start in [0, 1_000, 2_000] {
+        w.write_shard(&[whole.slice(start, 1_000)]).unwrap();
+    }
+    let m = w.finish().unwrap();
+    assert!(m.sorted_by_uscc);
+    let store = SnapshotStore::new(env.blobs.clone());
+    store.publish(&sorted.0).await.unwrap();
+    let period = puhui_domain::risk::Period::parse("2026-12").unwrap();
+    env.blobs
+        .delete(&SnapshotStore::key(period, &m.shards[2].path))
+        .await
+        .unwrap();
+    let pages = all_screening_pages(&s, &who, &broad, 50).await;
+    let got: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p.items.iter().map(|f| f.uscc.to_string()))
+        .collect();
+    let codes = whole
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
+    let first_thousand: Vec<String> = (0..1_000).map(|i| codes.value(i).to_owned()).collect();
+    assert_eq!(got, first_thousand);
+    assert!(
+        pages
+            .iter()
+            .all(|p| p.capped && p.total == 1_000 && p.period == "2026-12")
+    );
+    // A narrow screening needs every shard: the missing one is an error, not a short answer.
+    let narrow: ScreeningFilters =
+        serde_json::from_value(json!({"regions": ["330203"], "tax_credit_grades": ["A"]})).unwrap();
+    assert!(matches!(
+        s.screen(&who, ask(&narrow)).await,
+        Err(Error::Internal(m)) if m.contains("absent")
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------

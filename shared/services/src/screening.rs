@@ -8,7 +8,9 @@
 //! each GB/T 4754 level, and the whole years in business (from `established_on`) — and the
 //! conditions are evaluated by the columnar rule evaluator the risk scans use, over the shards of
 //! the newest snapshot.
-//! Matches are sorted by USCC and capped at [`MATCH_CAP`]; pages of at most [`MAX_PAGE`] follow
+//! Matches are sorted by USCC and capped at [`MATCH_CAP`] (on a snapshot whose manifest says it
+//! is sorted by USCC, as the builder writes it, shards are read in order only until more than
+//! [`MATCH_CAP`] firms matched); pages of at most [`MAX_PAGE`] follow
 //! an opaque cursor bound to the snapshot and the filters. Names come from each listed firm's
 //! registration profile, for the page only; the industry is the snapshot's, the value the
 //! filter saw.
@@ -217,7 +219,8 @@ struct Compiled {
     condition: RuleCondition,
     /// Stored value columns read (besides `uscc`, and `industry`, which the answer shows).
     columns: Vec<String>,
-    regions: bool,
+    /// Registration-area levels filtered on (positions in [`REGION_COLUMNS`]).
+    region_levels: Vec<usize>,
     /// Industry levels filtered on (positions in [`INDUSTRY_COLUMNS`]).
     industry_levels: Vec<usize>,
     years: bool,
@@ -265,15 +268,16 @@ fn compile(f: &ScreeningFilters) -> Result<Compiled, Vec<FieldError>> {
             Err(e) => errors.push(FieldError::from(e).under(&format!("filters.regions[{i}]"))),
         }
     }
-    let regions: Vec<RuleCondition> = REGION_COLUMNS
-        .iter()
-        .zip(by_level)
-        .filter(|(_, codes)| !codes.is_empty())
-        .map(|((column, _), codes)| leaf(column, Operator::In, json!(codes)))
+    let region_levels: Vec<usize> = (0..REGION_COLUMNS.len())
+        .filter(|&l| !by_level[l].is_empty())
         .collect();
-    let has_regions = !regions.is_empty();
-    if has_regions {
-        all.push(RuleCondition::Any(regions));
+    if !region_levels.is_empty() {
+        all.push(RuleCondition::Any(
+            region_levels
+                .iter()
+                .map(|&l| leaf(REGION_COLUMNS[l].0, Operator::In, json!(by_level[l])))
+                .collect(),
+        ));
     }
 
     if f.tax_credit_grades.len() > MAX_VALUES {
@@ -389,7 +393,7 @@ fn compile(f: &ScreeningFilters) -> Result<Compiled, Vec<FieldError>> {
     Ok(Compiled {
         condition: RuleCondition::All(all),
         columns,
-        regions: has_regions,
+        region_levels,
         industry_levels,
         years,
     })
@@ -398,7 +402,7 @@ fn compile(f: &ScreeningFilters) -> Result<Compiled, Vec<FieldError>> {
 /// The batch with the derived columns `c` needs added: registration areas from each row's USCC,
 /// industry levels from `industry`, years in business at `as_of` from `established_on`.
 fn with_derived(c: &Compiled, batch: &RecordBatch, as_of: NaiveDate) -> Result<RecordBatch, Error> {
-    if !c.regions && c.industry_levels.is_empty() && !c.years {
+    if c.region_levels.is_empty() && c.industry_levels.is_empty() && !c.years {
         return Ok(batch.clone());
     }
     let schema = batch.schema();
@@ -408,10 +412,11 @@ fn with_derived(c: &Compiled, batch: &RecordBatch, as_of: NaiveDate) -> Result<R
         fields.push(Field::new(name, column.data_type().clone(), true));
         columns.push(column);
     };
-    if c.regions {
+    if !c.region_levels.is_empty() {
         let uscc = text_column(batch, puhui_snapshot::USCC)?
             .ok_or_else(|| Error::Internal("snapshot batch without a uscc column".into()))?;
-        for (name, digits) in REGION_COLUMNS {
+        for &level in &c.region_levels {
+            let (name, digits) = REGION_COLUMNS[level];
             // The code's leading digits, unpadded (the condition holds them so): no allocation
             // per row.
             let values: StringArray = uscc.iter().map(|u| u?.get(2..2 + digits)).collect();
@@ -477,29 +482,42 @@ struct Found {
     industry: Option<String>,
 }
 
-/// The first `keep` firms by USCC that the filters match in `batches` (invalid codes skipped),
-/// and whether more matched. At most about twice `keep` are held at any time, so a broad
-/// filter over a region does not collect every firm of it.
-fn matching(
-    c: &Compiled,
-    batches: &[RecordBatch],
+/// Collects the first `keep` firms by USCC that the filters match, batch after batch, and
+/// whether more matched. At most about twice `keep` are held at any time, so a broad filter
+/// over a region does not collect every firm of it.
+struct Collector {
+    compiled: Compiled,
+    rules: CompiledRules,
     as_of: NaiveDate,
     keep: usize,
-) -> Result<(Vec<Found>, bool), Error> {
-    let rule = WatchRule {
-        id: "screening".into(),
-        name: "screening".into(),
-        severity: Severity::Info,
-        conditions: c.condition.clone(),
-        cooldown_periods: 0,
-    };
-    let compiled = CompiledRules::compile(std::slice::from_ref(&rule));
-    let mut out = Vec::new();
-    let mut more = false;
-    for batch in batches {
-        let batch = with_derived(c, batch, as_of)?;
-        let Some(hits) = compiled.evaluate(&batch).into_iter().next() else {
-            continue;
+    found: Vec<Found>,
+    more: bool,
+}
+
+impl Collector {
+    fn new(compiled: Compiled, as_of: NaiveDate, keep: usize) -> Self {
+        let rule = WatchRule {
+            id: "screening".into(),
+            name: "screening".into(),
+            severity: Severity::Info,
+            conditions: compiled.condition.clone(),
+            cooldown_periods: 0,
+        };
+        Collector {
+            rules: CompiledRules::compile(std::slice::from_ref(&rule)),
+            compiled,
+            as_of,
+            keep,
+            found: Vec::new(),
+            more: false,
+        }
+    }
+
+    /// Adds the matching firms of `batch` (invalid codes skipped).
+    fn add(&mut self, batch: &RecordBatch) -> Result<(), Error> {
+        let batch = with_derived(&self.compiled, batch, self.as_of)?;
+        let Some(hits) = self.rules.evaluate(&batch).into_iter().next() else {
+            return Ok(());
         };
         let uscc = text_column(&batch, puhui_snapshot::USCC)?
             .ok_or_else(|| Error::Internal("snapshot batch without a uscc column".into()))?;
@@ -508,7 +526,7 @@ fn matching(
             if uscc.is_valid(i)
                 && let Ok(u) = Uscc::parse_lenient(uscc.value(i))
             {
-                out.push(Found {
+                self.found.push(Found {
                     uscc: u,
                     industry: industry
                         .filter(|a| a.is_valid(i))
@@ -516,22 +534,50 @@ fn matching(
                 });
             }
         }
-        if out.len() > 2 * keep.max(1_024) {
-            more |= keep_first(&mut out, keep);
+        if self.found.len() > 2 * self.keep.max(1_024) {
+            self.trim();
+        }
+        Ok(())
+    }
+
+    /// Sorts by USCC, drops repeats and keeps the first `keep`, noting whether any went.
+    fn trim(&mut self) {
+        self.found.sort_unstable();
+        self.found.dedup_by(|a, b| a.uscc == b.uscc);
+        if self.found.len() > self.keep {
+            self.more = true;
+            self.found.truncate(self.keep);
         }
     }
-    more |= keep_first(&mut out, keep);
-    Ok((out, more))
+
+    /// True once more than `keep` matched: on a snapshot sorted by USCC no later row can
+    /// enter the first `keep`.
+    fn full(&mut self) -> bool {
+        self.trim();
+        self.more
+    }
+
+    /// The first `keep` matches by USCC, and whether more matched.
+    fn finish(mut self) -> (Vec<Found>, bool) {
+        self.trim();
+        (self.found, self.more)
+    }
 }
 
-/// Sorts `found` by USCC, drops repeats and keeps the first `keep`; true when it dropped any
-/// beyond them.
-fn keep_first(found: &mut Vec<Found>, keep: usize) -> bool {
-    found.sort_unstable();
-    found.dedup_by(|a, b| a.uscc == b.uscc);
-    let more = found.len() > keep;
-    found.truncate(keep);
-    more
+/// The first `keep` firms by USCC that the filters match in `batches`, and whether more
+/// matched.
+#[cfg(test)]
+fn matching(
+    c: &Compiled,
+    batches: &[RecordBatch],
+    as_of: NaiveDate,
+    keep: usize,
+) -> Result<(Vec<Found>, bool), Error> {
+    let mut collector = Collector::new(c.clone(), as_of, keep);
+    for b in batches {
+        collector.add(b)?;
+    }
+    Ok(collector.finish())
 }
 
 /// A cursor names the snapshot, the filters (by hash) and the last USCC served.
@@ -615,18 +661,34 @@ impl ScreeningService {
         if let Some(m) = remembered {
             return Ok(m);
         }
-        let as_of = Period::parse(&manifest.period)
-            .map_err(|e| Error::Internal(e.message))?
-            .last_day();
+        let period = Period::parse(&manifest.period).map_err(|e| Error::Internal(e.message))?;
         // The filter's columns, and the industry the answer shows.
         let mut columns = compiled.columns.clone();
         columns.push(puhui_snapshot::INDUSTRY.to_owned());
-        let batches = self.snapshots.all(manifest, Some(columns)).await?;
-        // Evaluation is CPU work: off the async workers.
-        let (found, capped) =
-            tokio::task::spawn_blocking(move || matching(&compiled, &batches, as_of, MATCH_CAP))
-                .await
-                .map_err(|e| Error::Internal(format!("screening stopped: {e}")))??;
+        let mut collector = Collector::new(compiled, period.last_day(), MATCH_CAP);
+        // Shard by shard: a snapshot sorted by USCC (the builder's) is read only until more
+        // than MATCH_CAP firms matched, since no later shard's firm can come before them.
+        for shard in &manifest.shards {
+            let batches = self
+                .snapshots
+                .shard(period, &shard.path, Some(columns.clone()))
+                .await?;
+            // Evaluation is CPU work: off the async workers.
+            let (back, full) = tokio::task::spawn_blocking(move || {
+                for b in &batches {
+                    collector.add(b)?;
+                }
+                let full = collector.full();
+                Ok::<_, Error>((collector, full))
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("screening stopped: {e}")))??;
+            collector = back;
+            if full && manifest.sorted_by_uscc {
+                break;
+            }
+        }
+        let (found, capped) = collector.finish();
         let m = Matches {
             firms: Arc::new(found),
             capped,
@@ -1060,7 +1122,8 @@ mod tests {
         let c = compile(&filters(f)).unwrap();
         assert_eq!(c.columns, [puhui_snapshot::ESTABLISHED_ON]);
         assert_eq!(c.industry_levels, [1]);
-        assert!(c.years && c.regions);
+        assert!(c.years);
+        assert_eq!(c.region_levels, [1]);
         // A snapshot without the registration columns (version 1): nothing matches, no error.
         let old = b.project(&[0]).unwrap();
         let (found, _) = matching(&c, &[old], date("2026-10-31"), 10).unwrap();

@@ -181,6 +181,11 @@ pub struct Manifest {
     pub shards: Vec<ShardEntry>,
     /// Sum of the shards' rows.
     pub total_rows: u64,
+    /// True when the writer saw every row in strictly increasing USCC order, across shards in
+    /// manifest order (as the builder writes them): a reader after the first firms by USCC may
+    /// stop at the shard where it has enough. Absent (false) in version-1 manifests.
+    #[serde(default)]
+    pub sorted_by_uscc: bool,
 }
 
 impl Manifest {
@@ -207,6 +212,17 @@ pub struct Writer {
     period: String,
     shards: Vec<ShardEntry>,
     schema: SchemaRef,
+    /// The last USCC written, while every row so far came in strictly increasing order.
+    order: Order,
+}
+
+/// What the writer knows of the rows' USCC order so far.
+#[derive(Debug)]
+enum Order {
+    /// Strictly increasing; the last code written, if any.
+    Sorted(Option<String>),
+    /// Some row came out of order (or repeated a code).
+    Unsorted,
 }
 
 impl Writer {
@@ -227,6 +243,7 @@ impl Writer {
             period: period.to_owned(),
             shards: Vec::new(),
             schema: schema(),
+            order: Order::Sorted(None),
         })
     }
 
@@ -235,8 +252,36 @@ impl Writer {
         let name = format!("part-{:05}.parquet", self.shards.len());
         let path = self.dir.join(&name);
         let rows = write_parquet(&path, &self.schema, batches)?;
+        for b in batches {
+            self.follow_order(b);
+        }
         self.shards.push(ShardEntry { path: name, rows });
         Ok(&self.shards[self.shards.len() - 1])
+    }
+
+    /// Notes whether `b`'s codes continue the strictly increasing order (one comparison a row).
+    fn follow_order(&mut self, b: &RecordBatch) {
+        use arrow_array::cast::AsArray;
+        let Order::Sorted(last) = &self.order else {
+            return;
+        };
+        // The schema check made `uscc` the first column, text, never null.
+        let codes = b.column(0).as_string::<i32>();
+        let mut previous = last.as_deref();
+        let mut sorted = true;
+        for code in codes.iter().flatten() {
+            if previous.is_some_and(|p| p >= code) {
+                sorted = false;
+                break;
+            }
+            previous = Some(code);
+        }
+        let last = previous.map(str::to_owned);
+        self.order = if sorted {
+            Order::Sorted(last)
+        } else {
+            Order::Unsorted
+        };
     }
 
     /// Writes the manifest and returns it.
@@ -246,6 +291,7 @@ impl Writer {
             period: self.period,
             total_rows: self.shards.iter().map(|s| s.rows).sum(),
             shards: self.shards,
+            sorted_by_uscc: matches!(self.order, Order::Sorted(_)),
         };
         let path = self.dir.join(MANIFEST);
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| SnapshotError::Manifest {
@@ -813,6 +859,7 @@ mod tests {
         assert_eq!(m.schema_version, SCHEMA_VERSION);
         assert_eq!(m.period, "2026-10");
         assert_eq!(m.total_rows, 71_005);
+        assert!(m.sorted_by_uscc, "codes increase across batches and shards");
         assert_eq!(
             m.shards,
             vec![
@@ -1059,6 +1106,24 @@ mod tests {
             Snapshot::open(&dir),
             Err(SnapshotError::Manifest { .. })
         ));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_manifest_says_whether_rows_came_sorted_by_uscc() {
+        let dir = tmp("order");
+        let mut w = Writer::create(&dir, "2026-10").unwrap();
+        w.write_shard(&[batch(10, 100)]).unwrap();
+        // The next shard starts below the last code of the first.
+        w.write_shard(&[batch(10, 105)]).unwrap();
+        assert!(!w.finish().unwrap().sorted_by_uscc);
+        let mut w = Writer::create(&dir, "2026-10").unwrap();
+        w.write_shard(&[batch(10, 100)]).unwrap();
+        w.write_shard(&[batch(10, 110), batch(1, 120)]).unwrap();
+        assert!(w.finish().unwrap().sorted_by_uscc);
+        // A version-1 manifest has no flag: not known to be sorted.
+        let v1 = br#"{"schema_version":1,"period":"2026-10","shards":[],"total_rows":0}"#;
+        assert!(!parse_manifest(v1, "m").unwrap().sorted_by_uscc);
         std::fs::remove_dir_all(&dir).ok();
     }
 
