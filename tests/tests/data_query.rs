@@ -722,6 +722,9 @@ fn screened_rows(dir: &std::path::Path) -> Vec<Screened> {
     out
 }
 
+/// Which firms a screening should select, decided by hand from the snapshot's columns.
+type Selects = Box<dyn Fn(&Screened) -> bool>;
+
 /// Every page of a screening, following the cursors; checks each page's size and returns the
 /// pages.
 async fn all_screening_pages(
@@ -1001,7 +1004,7 @@ async fn screening(env: &Env) {
             .as_deref()
             .is_some_and(|i| codes.iter().any(|c| i.starts_with(c)))
     };
-    let cases: Vec<(serde_json::Value, Box<dyn Fn(&Screened) -> bool>)> = vec![
+    let cases: Vec<(serde_json::Value, Selects)> = vec![
         (
             json!({"industries": ["C3311"]}),
             Box::new(|r: &Screened| r.industry.as_deref() == Some("C3311")),
