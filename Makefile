@@ -93,6 +93,24 @@ bench-snapshot:
 	/usr/bin/time -v target/release/samplekit snapshot-build --dir $(SNAPSHOT_BENCH_DIR) --period 2026-10 2>&1 \
 		| grep -E 'snapshot|Elapsed|Maximum resident'
 
+# Screening's first page (cold: fresh service, nothing remembered) and second page over the
+# 1,380,000-firm region snapshot of bench-snapshot (built here once; delete the directory to
+# build it again), for each filter case of samplekit's screening_bench::CASES, 3 runs each;
+# peak RSS per case from GNU time.
+SCREENING_BENCH_DIR ?= /tmp/puhui-screening-bench
+SCREENING_CASES := province section district-class-years grade-headcount-clear narrow all-filters
+.PHONY: bench-screening
+bench-screening:
+	$(CARGO) build --release -p puhui-samplekit
+	test -f $(SCREENING_BENCH_DIR)/.built-2026-10 || ( rm -rf $(SCREENING_BENCH_DIR) && \
+		target/release/samplekit snapshot-inputs --dir $(SCREENING_BENCH_DIR) --firms 1380000 --period 2026-10 && \
+		target/release/samplekit snapshot-build --dir $(SCREENING_BENCH_DIR) --period 2026-10 && \
+		touch $(SCREENING_BENCH_DIR)/.built-2026-10 )
+	for c in $(SCREENING_CASES); do \
+		/usr/bin/time -v target/release/samplekit screening-bench --dir $(SCREENING_BENCH_DIR) --case $$c --runs 3 2>&1 \
+			| grep -E 'screening|Elapsed|Maximum resident'; \
+	done
+
 # Model engines (criterion), ONNX Runtime side by side on the same files and rows (ORT installed
 # into a throwaway venv outside the repo), and one in-process score on the embedded backend.
 ONNX_VENV ?= /tmp/onnxvenv

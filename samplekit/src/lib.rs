@@ -14,6 +14,7 @@ pub mod risk_story;
 pub mod scan;
 pub mod score;
 pub mod scoring_story;
+pub mod screening_bench;
 pub mod snapshot;
 pub mod snapshot_inputs;
 pub mod tokens;

@@ -12,6 +12,9 @@
 //!                                                  snapshots in a local blob directory
 //! samplekit snapshot-build --dir DIR --period YYYY-MM
 //!                                                  build and publish the month's snapshot there
+//! samplekit screening-bench --dir DIR [--case NAME | --filters JSON] [--runs N]
+//!                                                  time a screening's first page over the
+//!                                                  newest snapshot published there
 //! samplekit rules [--count N] [--seed S] [--out F] random selective risk rules (JSON)
 //! samplekit scan --rules F --snapshot PATH [--out alerts.csv] [--counts counts.json] [--threads T]
 //!                                                  backtest a rule set over a snapshot
@@ -58,6 +61,7 @@ async fn main() {
         Some("snapshot") => snapshot(&args),
         Some("snapshot-inputs") => snapshot_inputs(&args).await,
         Some("snapshot-build") => snapshot_build(&args).await,
+        Some("screening-bench") => screening_bench(&args).await,
         Some("rules") => rules(&args),
         Some("scan") => scan(&args),
         Some("score") => score(&args),
@@ -66,7 +70,7 @@ async fn main() {
         Some("ingest-file") => ingest_file(&args).await,
         Some("scan-logs") => scan_logs(&args),
         _ => Err(
-            "usage: samplekit demo|seed|token|firms|snapshot|snapshot-inputs|snapshot-build|rules|scan|score|load|govfile|ingest-file|scan-logs (see the crate docs)"
+            "usage: samplekit demo|seed|token|firms|snapshot|snapshot-inputs|snapshot-build|screening-bench|rules|scan|score|load|govfile|ingest-file|scan-logs (see the crate docs)"
                 .into(),
         ),
     };
@@ -467,6 +471,47 @@ async fn snapshot_build(args: &[String]) -> Result<()> {
         r.bases.iter().map(ToString::to_string).collect::<Vec<_>>(),
         r.firms as f64 / secs
     );
+    Ok(())
+}
+
+/// Times screenings' first (cold) and second pages over the newest snapshot of the embedded
+/// backend's blob directory: one named case of [`puhui_samplekit::screening_bench::CASES`],
+/// the given filters, or every case.
+async fn screening_bench(args: &[String]) -> Result<()> {
+    use puhui_samplekit::screening_bench::{CASES, run};
+    let dir = arg(args, "--dir").ok_or("--dir DIR is required")?;
+    let runs: usize = arg(args, "--runs").map_or(Ok(3), |s| s.parse())?;
+    let cases: Vec<(String, String)> = match (arg(args, "--case"), arg(args, "--filters")) {
+        (_, Some(f)) => vec![("custom".into(), f)],
+        (Some(name), None) => CASES
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(n, f)| ((*n).to_owned(), (*f).to_owned()))
+            .collect(),
+        (None, None) => CASES
+            .iter()
+            .map(|(n, f)| ((*n).to_owned(), (*f).to_owned()))
+            .collect(),
+    };
+    if cases.is_empty() {
+        return Err("no such case (see screening_bench::CASES)".into());
+    }
+    let scratch = std::env::temp_dir().join(format!("samplekit-screening-{}", std::process::id()));
+    for (name, filters) in cases {
+        for t in run(local_blobs(&dir), &scratch, &name, &filters, runs).await? {
+            println!(
+                "screening {:<22} snapshot {}: first page {:>8.1} ms, next page {}, {} matched{}",
+                t.case,
+                t.period,
+                t.first_ms,
+                t.next_ms
+                    .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1} ms")),
+                t.total,
+                if t.capped { " (capped)" } else { "" }
+            );
+        }
+    }
+    std::fs::remove_dir_all(&scratch).ok();
     Ok(())
 }
 

@@ -3,12 +3,15 @@
 //! data: tax paid is lognormal in firm size; tax change follows invoiced-sales change; utilities
 //! follow sales; court cases, enforcement, the dishonest-debtor list, arrears and a poor tax
 //! grade cluster in distressed firms and are rare overall; every indicator is missing for 5–10%
-//! of firms.
+//! of firms. Each firm's registration columns (industry, establishment date) come from its own
+//! code ([`registration`]), so adding them left every indicator value as it was.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use puhui_domain::indicators::CATALOGUE;
@@ -173,9 +176,80 @@ pub fn firm(rng: &mut Rng) -> Vec<(&'static str, Cell)> {
     ]
 }
 
+/// Industry classes (GB/T 4754-2017) of the synthetic firms, weighted roughly as a coastal
+/// manufacturing city's registrations: manufacturing and trade first.
+pub const INDUSTRIES: &[(&str, u64)] = &[
+    ("C1311", 2),
+    ("C1713", 3),
+    ("C1810", 3),
+    ("C2438", 2),
+    ("C2929", 3),
+    ("C3311", 4),
+    ("C3331", 2),
+    ("C3432", 3),
+    ("C3484", 2),
+    ("C3824", 3),
+    ("C3979", 2),
+    ("C4090", 1),
+    ("E4710", 3),
+    ("F5123", 6),
+    ("F5137", 4),
+    ("F5191", 6),
+    ("F5212", 5),
+    ("F5261", 3),
+    ("G5430", 3),
+    ("H6210", 3),
+    ("I6510", 4),
+    ("K7010", 2),
+    ("L7212", 4),
+    ("M7320", 3),
+    ("M7520", 3),
+    ("O8011", 2),
+];
+
+/// A firm's registration columns, derived from its code alone: a weighted industry class
+/// (a few firms registered to the division only, 3% unknown) and an establishment date between
+/// 1992 and `period` — years back exponential with mean 8, as young firms outnumber old ones
+/// (2% unknown).
+pub fn registration(
+    uscc: &str,
+    period_end: chrono::NaiveDate,
+) -> (Option<String>, Option<chrono::NaiveDate>) {
+    // FNV-1a of the code: a seed of its own, independent of the indicator stream.
+    let seed = uscc.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let mut rng = Rng::new(seed);
+    let total: u64 = INDUSTRIES.iter().map(|(_, w)| w).sum();
+    let mut at = rng.below(total);
+    let mut class = INDUSTRIES[0].0;
+    for (code, w) in INDUSTRIES {
+        if at < *w {
+            class = code;
+            break;
+        }
+        at -= w;
+    }
+    let industry = match rng.below(100) {
+        0..3 => None,
+        3..8 => Some(class[..3].to_owned()),
+        _ => Some(class.to_owned()),
+    };
+    let years_back = -8.0 * (1.0 - unit(&mut rng)).ln();
+    let days = (years_back * 365.25) as i64;
+    let earliest = chrono::NaiveDate::from_ymd_opt(1992, 1, 1).unwrap_or_default();
+    let established = (period_end - chrono::Duration::days(days)).max(earliest);
+    let established = (rng.below(50) != 0).then_some(established);
+    (industry, established)
+}
+
 /// Share of firms missing indicator number `c` (5–10%, varying by column).
 fn null_rate(c: usize) -> f64 {
     0.05 + 0.01 * (c % 6) as f64
+}
+
+fn epoch() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
 }
 
 /// Column builders in catalogue order.
@@ -186,11 +260,13 @@ enum Col {
     Label(StringBuilder),
 }
 
-/// `n` firms as one batch with the snapshot schema.
-fn batch(rng: &mut Rng, n: usize) -> Result<RecordBatch, Failure> {
+/// `n` firms as one batch with the snapshot schema, as of `period_end`.
+fn batch(rng: &mut Rng, n: usize, period_end: chrono::NaiveDate) -> Result<RecordBatch, Failure> {
     let s = schema();
     let mut uscc = StringBuilder::with_capacity(n, n * 18);
-    let mut cols: Vec<Col> = s.fields()[1..]
+    let mut industry = StringBuilder::with_capacity(n, n * 5);
+    let mut established = Date32Builder::with_capacity(n);
+    let mut cols: Vec<Col> = s.fields()[1..=CATALOGUE.len()]
         .iter()
         .map(|f| match f.data_type() {
             DataType::Int64 => Col::Int(Int64Builder::with_capacity(n)),
@@ -207,7 +283,11 @@ fn batch(rng: &mut Rng, n: usize) -> Result<RecordBatch, Failure> {
         .collect();
     for _ in 0..n {
         let division = *rng.pick(data::NINGBO_DISTRICTS);
-        uscc.append_value(data::uscc(rng, division));
+        let code = data::uscc(rng, division);
+        let (class, since) = registration(&code, period_end);
+        industry.append_option(class);
+        established.append_option(since.map(|d| (d - epoch()).num_days() as i32));
+        uscc.append_value(code);
         let values = firm(rng);
         for (c, col) in cols.iter_mut().enumerate() {
             let missing = chance(rng, null_rate(c));
@@ -233,6 +313,8 @@ fn batch(rng: &mut Rng, n: usize) -> Result<RecordBatch, Failure> {
             Col::Label(mut b) => Arc::new(b.finish()),
         }
     }));
+    arrays.push(Arc::new(industry.finish()));
+    arrays.push(Arc::new(established.finish()));
     RecordBatch::try_new(s, arrays).map_err(|e| Failure(format!("building a batch: {e}")))
 }
 
@@ -245,6 +327,9 @@ pub fn write(
     period: &str,
 ) -> Result<Manifest, Failure> {
     let fail = |e: puhui_snapshot::SnapshotError| Failure(e.to_string());
+    let period_end = puhui_domain::risk::Period::parse(period)
+        .map_err(|e| Failure(format!("period {period}: {}", e.message)))?
+        .last_day();
     let shards = shards.clamp(1, firms.max(1));
     let mut rng = Rng::new(seed);
     let mut writer = Writer::create(dir, period).map_err(fail)?;
@@ -254,7 +339,7 @@ pub fn write(
         let mut left = rows;
         while left > 0 {
             let n = left.min(BATCH_ROWS);
-            batches.push(batch(&mut rng, n)?);
+            batches.push(batch(&mut rng, n, period_end)?);
             left -= n;
         }
         writer.write_shard(&batches).map_err(fail)?;
@@ -267,6 +352,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
+    use chrono::Datelike;
     use puhui_domain::Uscc;
     use puhui_snapshot::Snapshot;
 
@@ -358,7 +444,7 @@ mod tests {
         assert_ne!(bytes(&a), bytes(&c), "other seed, other firms");
 
         let snap = Snapshot::open(&a).unwrap();
-        assert_eq!(snap.indicators.len(), CATALOGUE.len());
+        assert_eq!(snap.columns.len(), CATALOGUE.len() + 2);
         let batches = snap.read_all().unwrap();
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         assert_eq!(rows, 3000);
@@ -374,6 +460,32 @@ mod tests {
             let share = nulls as f64 / 3000.0;
             assert!((0.03..0.13).contains(&share), "{}: {share}", ind.id);
         }
+        // Registration columns: mostly known, valid classes, dates up to the period's end.
+        let end = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        let mut classes = 0;
+        let mut young = 0;
+        for b in &batches {
+            let industry = b.column_by_name("industry").unwrap().as_string::<i32>();
+            let since = b
+                .column_by_name("established_on")
+                .unwrap()
+                .as_primitive::<arrow_array::types::Date32Type>();
+            for i in 0..b.num_rows() {
+                if industry.is_valid(i) {
+                    puhui_domain::IndustryCode::parse(industry.value(i)).unwrap();
+                    classes += usize::from(industry.value(i).len() == 5);
+                }
+                if let Some(d) = since.value_as_date(i).filter(|_| since.is_valid(i)) {
+                    assert!(d <= end && d.year() >= 1992, "{d}");
+                    young += usize::from(end - d < chrono::Duration::days(3 * 365));
+                }
+            }
+        }
+        assert!((2_600..2_850).contains(&classes), "{classes}");
+        assert!(
+            (600..1_200).contains(&young),
+            "about a third under 3 years: {young}"
+        );
         for d in [a, b, c] {
             std::fs::remove_dir_all(d).ok();
         }

@@ -17,9 +17,12 @@
 //!    authorizes a bank without a demand; invalid requests name each field, anyone else is
 //!    refused; the bank's query is allowed within scope, then refused once revoked;
 //! 6. screening over a published snapshot: exactly the firms the filters select (computed from
-//!    the Parquet columns independently), in USCC order, over pages without duplicates; more
-//!    than 1,000 → the first 1,000 and `capped`; public identity only; every request audited
-//!    once; no snapshot, a foreign cursor, bad filters and a missing role refused.
+//!    the Parquet columns independently) — regions, grades, bands, flags, industries (a section,
+//!    division or class covering the classes beneath it) and years in business (whole years to
+//!    the snapshot's month end) — in USCC order, over pages without duplicates; more than 1,000
+//!    → the first 1,000 and `capped`; public identity only, the industry the snapshot's; every
+//!    request audited once; no snapshot, a foreign cursor, bad filters and a missing role
+//!    refused.
 //!
 //! Every response body (views and refusals) is scanned: no raw ID number, phone, email, account
 //! number or full name of a person written into the profiles ever appears.
@@ -666,12 +669,28 @@ struct Screened {
     grade: Option<String>,
     headcount: Option<i64>,
     dishonest: Option<bool>,
+    industry: Option<String>,
+    established: Option<chrono::NaiveDate>,
+}
+
+impl Screened {
+    /// Whole years in business on `at`, counted by hand.
+    fn years_at(&self, at: chrono::NaiveDate) -> Option<i64> {
+        use chrono::Datelike;
+        self.established.map(|e| {
+            let mut y = i64::from(at.year() - e.year());
+            if (at.month(), at.day()) < (e.month(), e.day()) {
+                y -= 1;
+            }
+            y
+        })
+    }
 }
 
 fn screened_rows(dir: &std::path::Path) -> Vec<Screened> {
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
-    use arrow_array::types::Int64Type;
+    use arrow_array::types::{Date32Type, Int64Type};
     let mut out = Vec::new();
     for b in puhui_snapshot::Snapshot::open(dir)
         .unwrap()
@@ -688,17 +707,29 @@ fn screened_rows(dir: &std::path::Path) -> Vec<Screened> {
             .unwrap()
             .as_primitive::<Int64Type>();
         let dishonest = b.column_by_name("dishonest_debtor").unwrap().as_boolean();
+        let industry = b.column_by_name("industry").unwrap().as_string::<i32>();
+        let established = b
+            .column_by_name("established_on")
+            .unwrap()
+            .as_primitive::<Date32Type>();
         for i in 0..b.num_rows() {
             out.push(Screened {
                 uscc: uscc.value(i).to_owned(),
                 grade: grade.is_valid(i).then(|| grade.value(i).to_owned()),
                 headcount: head.is_valid(i).then(|| head.value(i)),
                 dishonest: dishonest.is_valid(i).then(|| dishonest.value(i)),
+                industry: industry.is_valid(i).then(|| industry.value(i).to_owned()),
+                established: established
+                    .is_valid(i)
+                    .then(|| established.value_as_date(i).unwrap()),
             });
         }
     }
     out
 }
+
+/// Which firms a screening should select, decided by hand from the snapshot's columns.
+type Selects = Box<dyn Fn(&Screened) -> bool>;
 
 /// Every page of a screening, following the cursors; checks each page's size and returns the
 /// pages.
@@ -798,7 +829,8 @@ async fn screening(env: &Env) {
         let firm = Uscc::parse_lenient(u).unwrap();
         let fields: BTreeMap<String, ProfileField> = [
             ("firm_name", json!(format!("宁波{}有限公司", &u[10..16]))),
-            ("industry", json!("C34")),
+            // Not what the snapshot says: the answer shows the snapshot's industry.
+            ("industry", json!("T9700")),
             ("registered_capital", json!(500_000_000)),
             ("legal_rep_name", json!(rep.name)),
             ("legal_rep_id_number", json!(rep.id_number)),
@@ -828,7 +860,9 @@ async fn screening(env: &Env) {
         assert!(!p.capped);
         assert_eq!(p.period, "2026-10");
     }
-    // Public identity only: these four keys, and no personal data of the registration.
+    // Public identity only: these four keys (industry when the snapshot knows it), and no
+    // personal data of the registration.
+    let by_code: HashMap<&str, &Screened> = rows.iter().map(|r| (r.uscc.as_str(), r)).collect();
     for p in &pages {
         let body = serde_json::to_value(p).unwrap();
         for item in body["items"].as_array().unwrap() {
@@ -838,13 +872,18 @@ async fn screening(env: &Env) {
                 .keys()
                 .map(String::as_str)
                 .collect();
-            assert_eq!(keys, ["industry", "name", "region", "uscc"], "{item}");
+            let row = by_code[item["uscc"].as_str().unwrap()];
+            match &row.industry {
+                Some(code) => {
+                    assert_eq!(keys, ["industry", "name", "region", "uscc"], "{item}");
+                    assert_eq!(item["industry"], json!(code));
+                }
+                None => assert_eq!(keys, ["name", "region", "uscc"], "{item}"),
+            }
             assert_eq!(item["region"], json!(&item["uscc"].as_str().unwrap()[2..8]));
-            assert_eq!(item["industry"], json!("C34"));
         }
         responses.0.push(body.to_string());
     }
-    responses.assert_clean(std::slice::from_ref(&rep));
 
     // More than the cap: the first 1,000 by USCC, said to be capped.
     let broad: ScreeningFilters = serde_json::from_value(json!({"regions": ["330000"]})).unwrap();
@@ -871,7 +910,12 @@ async fn screening(env: &Env) {
         Err(Error::Validation(e)) if e[0].field == "cursor"
     ));
     let bad = ScreeningRequest {
-        filters: serde_json::from_value(json!({"tax_credit_grades": ["AAA"]})).unwrap(),
+        filters: serde_json::from_value(json!({
+            "tax_credit_grades": ["AAA"],
+            "industries": ["C", "C1", "manufacturing"],
+            "years_in_business": {"min": 5, "max": 1}
+        }))
+        .unwrap(),
         limit: Some(51),
         cursor: None,
     };
@@ -879,7 +923,16 @@ async fn screening(env: &Env) {
         panic!("expected field errors");
     };
     let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
-    assert_eq!(fields, ["limit", "filters.tax_credit_grades[0]"]);
+    assert_eq!(
+        fields,
+        [
+            "limit",
+            "filters.tax_credit_grades[0]",
+            "filters.industries[1]",
+            "filters.industries[2]",
+            "filters.years_in_business.min"
+        ]
+    );
     assert!(matches!(
         s.screen(&risk_admin(&nbcb), ask(&filters)).await,
         Err(Error::Forbidden(m)) if m.contains("loan_officer")
@@ -922,6 +975,93 @@ async fn screening(env: &Env) {
     );
     assert!(records.iter().all(|r| r.uscc.is_none()));
 
+    // Industries and years in business, alone and with the other filters: exactly the firms
+    // the columns say, counted by hand (years to 2026-10-31, the snapshot's last day).
+    let month_end = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+    let screen_all = async |f: serde_json::Value, limit: u32| {
+        let f: ScreeningFilters = serde_json::from_value(f).unwrap();
+        let pages = all_screening_pages(&s, &who, &f, limit).await;
+        let items: Vec<(String, Option<String>)> = pages
+            .iter()
+            .flat_map(|p| {
+                p.items
+                    .iter()
+                    .map(|f| (f.uscc.to_string(), f.industry.clone()))
+            })
+            .collect();
+        assert!(
+            pages
+                .iter()
+                .all(|p| p.total == items.len() as u64 && !p.capped)
+        );
+        items
+    };
+    let select = |keep: &dyn Fn(&Screened) -> bool| {
+        let mut v: Vec<(String, Option<String>)> = rows
+            .iter()
+            .filter(|r| keep(r))
+            .map(|r| (r.uscc.clone(), r.industry.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let in_industry = |r: &Screened, codes: &[&str]| {
+        r.industry
+            .as_deref()
+            .is_some_and(|i| codes.iter().any(|c| i.starts_with(c)))
+    };
+    let cases: Vec<(serde_json::Value, Selects)> = vec![
+        (
+            json!({"industries": ["C3311"]}),
+            Box::new(|r: &Screened| r.industry.as_deref() == Some("C3311")),
+        ),
+        (
+            json!({"industries": ["C33", "F"], "regions": ["330203"]}),
+            Box::new(move |r: &Screened| {
+                in_industry(r, &["C33", "F"]) && r.uscc[2..8] == *"330203"
+            }),
+        ),
+        (
+            json!({"years_in_business": {"min": 20}}),
+            Box::new(move |r: &Screened| r.years_at(month_end).is_some_and(|y| y >= 20)),
+        ),
+        (
+            json!({"years_in_business": {"max": 2}, "industries": ["I", "M"]}),
+            Box::new(move |r: &Screened| {
+                r.years_at(month_end).is_some_and(|y| y <= 2) && in_industry(r, &["I", "M"])
+            }),
+        ),
+        (
+            json!({"industries": ["C"], "years_in_business": {"min": 3, "max": 10},
+                   "tax_credit_grades": ["A"], "clear_of": ["dishonest_debtor"]}),
+            Box::new(move |r: &Screened| {
+                in_industry(r, &["C"])
+                    && r.years_at(month_end).is_some_and(|y| (3..=10).contains(&y))
+                    && r.grade.as_deref() == Some("A")
+                    && r.dishonest == Some(false)
+            }),
+        ),
+    ];
+    for (f, keep) in &cases {
+        let want = select(keep.as_ref());
+        assert!(
+            (3..1_000).contains(&want.len()),
+            "the seed gives a useful set for {f}: {}",
+            want.len()
+        );
+        assert_eq!(screen_all(f.clone(), 50).await, want, "{f}");
+    }
+    // A section covers its classes: C is the union of its divisions present.
+    let c_all = screen_all(json!({"industries": ["C"], "regions": ["330203"]}), 50).await;
+    let mut c_parts = screen_all(
+        json!({"industries": ["C13", "C17", "C18", "C24", "C29", "C33", "C34", "C38", "C39", "C40"], "regions": ["330203"]}),
+        50,
+    )
+    .await;
+    c_parts.sort();
+    assert_eq!(c_all, c_parts);
+    responses.assert_clean(std::slice::from_ref(&rep));
+
     // A newer snapshot is screened from then on (nothing remembered from the older one), and
     // a cursor of the older one is refused.
     let newer = TempDir::new("screening");
@@ -943,6 +1083,58 @@ async fn screening(env: &Env) {
     assert!(matches!(
         s.screen(&who, stale).await,
         Err(Error::Validation(e)) if e[0].field == "cursor"
+    ));
+
+    // A snapshot sorted by USCC across its shards, as the builder writes it: a screening that
+    // has more than 1,000 firms after the second shard reads no further (the third is gone
+    // from the store, and the answer is still the first 1,000 by USCC).
+    let sorted = TempDir::new("screening");
+    let unsorted = TempDir::new("screening");
+    puhui_samplekit::snapshot::write(&unsorted.0, 3_000, 41, 2, "2026-12").unwrap();
+    let read = puhui_snapshot::Snapshot::open(&unsorted.0)
+        .unwrap()
+        .read_all()
+        .unwrap();
+    let built = puhui_snapshot::build::build(&read, &[], &[]).unwrap();
+    // 3,000 rows make one shard of one batch.
+    assert_eq!((built.shards.len(), built.shards[0].len()), (1, 1));
+    let whole = built.shards[0][0].clone();
+    let mut w = puhui_snapshot::Writer::create(&sorted.0, "2026-12").unwrap();
+    for start in [0, 1_000, 2_000] {
+        w.write_shard(&[whole.slice(start, 1_000)]).unwrap();
+    }
+    let m = w.finish().unwrap();
+    assert!(m.sorted_by_uscc);
+    let store = SnapshotStore::new(env.blobs.clone());
+    store.publish(&sorted.0).await.unwrap();
+    let period = puhui_domain::risk::Period::parse("2026-12").unwrap();
+    env.blobs
+        .delete(&SnapshotStore::key(period, &m.shards[2].path))
+        .await
+        .unwrap();
+    let pages = all_screening_pages(&s, &who, &broad, 50).await;
+    let got: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p.items.iter().map(|f| f.uscc.to_string()))
+        .collect();
+    let codes = whole
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
+    let first_thousand: Vec<String> = (0..1_000).map(|i| codes.value(i).to_owned()).collect();
+    assert_eq!(got, first_thousand);
+    assert!(
+        pages
+            .iter()
+            .all(|p| p.capped && p.total == 1_000 && p.period == "2026-12")
+    );
+    // A narrow screening needs every shard: the missing one is an error, not a short answer.
+    let narrow: ScreeningFilters =
+        serde_json::from_value(json!({"regions": ["330203"], "tax_credit_grades": ["A"]})).unwrap();
+    assert!(matches!(
+        s.screen(&who, ask(&narrow)).await,
+        Err(Error::Internal(m)) if m.contains("absent")
     ));
 }
 

@@ -169,7 +169,11 @@ fn rows(dir: &Path) -> Vec<(String, Row)> {
         for i in 0..b.num_rows() {
             let mut row = Map::new();
             for (f, col) in b.schema().fields().iter().zip(b.columns()) {
-                if f.name() == puhui_snapshot::USCC || col.is_null(i) {
+                // The registration columns are not indicators: no rule can name them.
+                let registration = puhui_snapshot::REGISTRATION_COLUMNS
+                    .iter()
+                    .any(|c| c.name == f.name());
+                if f.name() == puhui_snapshot::USCC || registration || col.is_null(i) {
                     continue;
                 }
                 let v = match f.data_type() {

@@ -1,12 +1,14 @@
 //! Indicator snapshots built from ingested files (issue 6), proven on both storage adapters
 //! (embedded: SQLite and a local blob directory; AWS: DynamoDB and S3 on moto):
 //!
-//! 1. four departments' files for one month are ingested and the month is built: every firm's
+//! 1. five departments' files for one month are ingested and the month is built: every firm's
 //!    snapshot row, read through the store the risk scan reads, holds exactly the indicators
-//!    the ingest wrote to the firm's newest indicators;
+//!    the ingest wrote to the firm's newest indicators, and its registration's industry and
+//!    establishment date (the screening columns);
 //! 2. the next month, one department delivers again for half the firms (and a late file with
-//!    an older as-of date): the new values win, the other values carry forward, the older file
-//!    changes nothing, and the snapshot still matches the firms' newest indicators;
+//!    an older as-of date), and market regulation for five: the new values win, the other
+//!    values carry forward, the older file changes nothing, and the snapshot still matches the
+//!    firms' newest indicators and registrations;
 //! 3. ingesting a file again adds no input; building a month again publishes the same content;
 //! 4. a file with rows of two months feeds both months' inputs;
 //! 5. a month with no inputs and no earlier snapshot is not found.
@@ -15,10 +17,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::NaiveDate;
-use puhui_domain::Uscc;
 use puhui_domain::indicators::CATALOGUE;
+use puhui_domain::interfaces::ProfileCategory;
 use puhui_domain::risk::Period;
 use puhui_domain::sources::SourceCatalogue;
+use puhui_domain::{IndustryCode, Uscc};
 use puhui_samplekit::govdata;
 use puhui_services::ingest::{IngestOutcome, IngestReport, IngestService};
 use puhui_services::profiles;
@@ -71,7 +74,8 @@ async fn snapshot(env: &Env, p: Period) -> Vec<(String, Map<String, Value>)> {
     rows
 }
 
-/// Every firm's snapshot row equals its newest indicators as the ingest wrote them.
+/// Every firm's snapshot row equals its newest indicators as the ingest wrote them, and its
+/// registration columns the industry there and the establishment date of its registration.
 async fn matches_newest_indicators(env: &Env, rows: &[(String, Map<String, Value>)]) {
     for (code, values) in rows {
         let uscc = Uscc::parse_lenient(code).unwrap();
@@ -79,11 +83,24 @@ async fn matches_newest_indicators(env: &Env, rows: &[(String, Map<String, Value
             .await
             .unwrap()
             .expect("the firm's newest indicators");
+        let mut values = values.clone();
+        let industry = values.remove(puhui_snapshot::INDUSTRY);
+        let established = values.remove(puhui_snapshot::ESTABLISHED_ON);
         assert_eq!(
-            numbers_as_f64(values),
+            numbers_as_f64(&values),
             numbers_as_f64(&newest.values),
             "{code}"
         );
+        assert_eq!(
+            industry.as_ref().and_then(Value::as_str),
+            newest.industry.as_ref().map(IndustryCode::as_str),
+            "{code}"
+        );
+        let registered = profiles::category(env.table.as_ref(), &uscc, ProfileCategory::Basic)
+            .await
+            .unwrap()
+            .and_then(|f| f.get("established_on").map(|f| f.value.clone()));
+        assert_eq!(established, registered, "{code}");
     }
 }
 
@@ -105,26 +122,30 @@ async fn two_months_built_from_ingested_files(env: &Env) {
         ("social_insurance", 2),
         ("courts_negative", 3),
         ("tax_credit", 4),
+        ("market_regulation_registration", 5),
     ] {
         deliver(env, source, &firms, "2026-09-30", "2026-10-02", seed).await;
     }
     let builder = SnapshotBuilder::new(env.blobs.clone());
     let september = builder.build(period("2026-09")).await.unwrap();
     assert_eq!(september.firms, 40);
-    assert_eq!(september.input_objects, 4);
-    assert_eq!(september.input_rows, 160);
+    assert_eq!(september.input_objects, 5);
+    assert_eq!(september.input_rows, 200);
     assert_eq!(september.previous, None);
     let rows = snapshot(env, period("2026-09")).await;
     let mut codes: Vec<&String> = firms.iter().collect();
     codes.sort();
     assert_eq!(rows.iter().map(|r| &r.0).collect::<Vec<_>>(), codes);
     matches_newest_indicators(env, &rows).await;
-    // Every source's indicators reached the snapshot (tax, social insurance, courts, grade).
+    // Every source's indicators reached the snapshot (tax, social insurance, courts, grade),
+    // and every registration's establishment date (a required field) and industry.
     for id in [
         "tax_paid_12m",
         "social_insured_headcount",
         "court_cases_defendant_12m",
         "tax_credit_grade",
+        "established_on",
+        "industry",
     ] {
         assert!(rows.iter().all(|(_, v)| v.contains_key(id)), "{id}");
     }
@@ -146,9 +167,21 @@ async fn two_months_built_from_ingested_files(env: &Env) {
     )
     .await;
     assert_eq!(report.indicator_inputs, 1);
+    // Market regulation re-registers five firms (another industry, another date: the newest
+    // registration wins).
+    let moved = &firms[..5];
+    deliver(
+        env,
+        "market_regulation_registration",
+        moved,
+        "2026-10-15",
+        "2026-10-16",
+        12,
+    )
+    .await;
     let october = builder.build(period("2026-10")).await.unwrap();
     assert_eq!(october.previous, Some(period("2026-09")));
-    assert_eq!(october.input_objects, 2);
+    assert_eq!(october.input_objects, 3);
     assert_eq!(october.firms, 40);
     let oct_rows = snapshot(env, period("2026-10")).await;
     matches_newest_indicators(env, &oct_rows).await;
@@ -161,6 +194,16 @@ async fn two_months_built_from_ingested_files(env: &Env) {
         .filter(|c| by_code(&oct_rows, c)["tax_paid_12m"] != by_code(&rows, c)["tax_paid_12m"])
         .count();
     assert!(changed >= 15, "{changed} of 20 firms' tax changed");
+    // The re-registered firms' establishment dates are October's registration's (checked
+    // against the profile above); nobody else's registration moved.
+    let moved_dates = moved
+        .iter()
+        .filter(|c| by_code(&oct_rows, c)["established_on"] != by_code(&rows, c)["established_on"])
+        .count();
+    assert!(
+        moved_dates >= 4,
+        "{moved_dates} of 5 re-registered firms' dates changed"
+    );
     for c in &firms[20..] {
         assert_eq!(by_code(&oct_rows, c), by_code(&rows, c), "{c}");
     }
@@ -188,7 +231,7 @@ async fn two_months_built_from_ingested_files(env: &Env) {
         svc.ingest(&key).await.unwrap(),
         IngestOutcome::AlreadyIngested(_)
     ));
-    assert_eq!(store.input_keys(period("2026-10")).await.unwrap().len(), 2);
+    assert_eq!(store.input_keys(period("2026-10")).await.unwrap().len(), 3);
     let rebuilt = builder.build(period("2026-10")).await.unwrap();
     assert_eq!(
         (
@@ -209,13 +252,16 @@ async fn two_months_built_from_ingested_files(env: &Env) {
         store.manifest(period("2026-10")).await.unwrap().total_rows,
         40
     );
-    // Every catalogue indicator is a column, whether or not any source fed it.
+    // Every catalogue indicator is a column, whether or not any source fed it, and both
+    // registration columns; the manifest says the schema's version.
     let m = store.manifest(period("2026-10")).await.unwrap();
+    assert_eq!(m.schema_version, puhui_snapshot::SCHEMA_VERSION);
     let first = store
         .shard(period("2026-10"), &m.shards[0].path, None)
         .await
         .unwrap();
-    assert_eq!(first[0].num_columns(), CATALOGUE.len() + 1);
+    assert_eq!(first[0].num_columns(), CATALOGUE.len() + 3);
+    assert_eq!(first[0].schema(), puhui_snapshot::schema());
 }
 
 /// A row's month is its as-of date's: one file with rows of two months feeds both months'

@@ -339,8 +339,28 @@ mod tests {
             .unwrap();
         let cases = [
             (
-                json!({"filters": {"industries": ["C"]}}),
-                "filters.industries",
+                json!({"filters": {"revenue_band": {"min": 1}}}),
+                "filters.revenue_band",
+            ),
+            (
+                json!({"filters": {"industries": ["C1"]}}),
+                "filters.industries[0]",
+            ),
+            (
+                json!({"filters": {"industries": ["C13", "manufacturing"]}}),
+                "filters.industries[1]",
+            ),
+            (
+                json!({"filters": {"years_in_business": {"min": 9, "max": 3}}}),
+                "filters.years_in_business.min",
+            ),
+            (
+                json!({"filters": {"years_in_business": {"min": -2}}}),
+                "filters.years_in_business",
+            ),
+            (
+                json!({"filters": {"years_in_business": {"min": "ten"}}}),
+                "filters.years_in_business.min",
             ),
             (
                 json!({"filters": {"tax_credit_grades": ["Z"]}}),
@@ -353,8 +373,13 @@ mod tests {
             (json!({"filters": {}}), "filters"),
         ];
         for (body, field) in cases {
-            let (status, _, problem) = send(&app, post_json("/v1/screening", &officer, body)).await;
+            let (status, headers, problem) =
+                send(&app, post_json("/v1/screening", &officer, body)).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+            assert_eq!(
+                headers["content-type"], "application/problem+json",
+                "{problem}"
+            );
             assert_eq!(problem["errors"][0]["field"], json!(field), "{problem}");
         }
         let ok = json!({"filters": {"regions": ["330203"]}});

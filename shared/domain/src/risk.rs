@@ -34,6 +34,19 @@ impl Period {
         Ok(Period { year, month })
     }
 
+    /// The last day of the month: the as-of date of the period's snapshot.
+    pub fn last_day(self) -> chrono::NaiveDate {
+        let (y, m) = if self.month == 12 {
+            (i32::from(self.year) + 1, 1)
+        } else {
+            (i32::from(self.year), u32::from(self.month) + 1)
+        };
+        // Month 1–12 and year ≥ 1970 (checked when parsed): the first of a month always exists.
+        chrono::NaiveDate::from_ymd_opt(y, m, 1)
+            .and_then(|d| d.pred_opt())
+            .unwrap_or_default()
+    }
+
     /// The period `n` months earlier.
     pub fn minus(self, n: u16) -> Period {
         let index = i32::from(self.year) * 12 + i32::from(self.month) - 1 - i32::from(n);
@@ -423,6 +436,15 @@ impl RuleStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_end_on_their_last_day() {
+        let last = |p: &str| Period::parse(p).unwrap().last_day().to_string();
+        assert_eq!(last("2026-10"), "2026-10-31");
+        assert_eq!(last("2026-12"), "2026-12-31");
+        assert_eq!(last("2028-02"), "2028-02-29");
+        assert_eq!(last("2026-02"), "2026-02-28");
+    }
 
     #[test]
     fn periods_parse_print_and_step_back_across_years() {

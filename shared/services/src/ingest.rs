@@ -22,8 +22,9 @@
 //! the one kept beside it in `as_of`, by a conditional write on the item's version. A value
 //! stored without an as-of date (seeded by hand) counts as older than any ingested row.
 //!
-//! The same indicator values are appended to the period's indicator inputs, the snapshot
-//! builder's only source (the table cannot be scanned): one Parquet object per file and period,
+//! The same indicator values (with the industry, and a registration's `established_on`, which
+//! screening filters on) are appended to the period's indicator inputs, the snapshot builder's
+//! only source (the table cannot be scanned): one Parquet object per file and period,
 //! `indicator-inputs/<YYYY-MM>/<source>/<date>/<file>.parquet` (see
 //! [`SnapshotStore::input_key`]), a row's period being the month of its as-of date. The key is
 //! the file's identity, so ingesting the file again (a replay, or a corrected file at the same
@@ -426,7 +427,7 @@ impl IngestService {
                     }
                     // Dates before 1970 have no period: such a row feeds no snapshot.
                     if let Ok(period) = Period::parse(&row.as_of.format("%Y-%m").to_string()) {
-                        let values = indicator_values(&row);
+                        let values = snapshot_values(&row);
                         let (_, writer) = match inputs.entry(period) {
                             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                             std::collections::btree_map::Entry::Vacant(e) => {
@@ -687,6 +688,16 @@ fn indicator_values(row: &LoadedRow) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// What the row gives the snapshot: its [`indicator_values`] and its establishment date
+/// (the snapshot builder checks each value's type again).
+fn snapshot_values(row: &LoadedRow) -> BTreeMap<String, Value> {
+    let mut values = indicator_values(row);
+    if let Some(d) = row.values.get(puhui_snapshot::ESTABLISHED_ON) {
+        values.insert(puhui_snapshot::ESTABLISHED_ON.to_owned(), d.clone());
+    }
+    values
+}
+
 /// `value` as an indicator of type `kind` stores it: fen and counts as integers, ratios as
 /// numbers, booleans, and category labels from the indicator's set.
 fn indicator_value(kind: IndicatorType, value: &Value) -> Option<Value> {
@@ -837,6 +848,42 @@ mod tests {
                 "tax_paid_yoy",
             ]
         );
+    }
+
+    #[test]
+    fn a_registration_gives_the_snapshot_its_industry_and_establishment_date() {
+        let row = LoadedRow {
+            line: 2,
+            uscc: Uscc::parse("91440300708461136T").unwrap(),
+            as_of: NaiveDate::from_ymd_opt(2026, 10, 9).unwrap(),
+            values: [
+                ("firm_name", json!("宁波甬江科技有限公司")),
+                ("industry", json!("C3311")),
+                ("established_on", json!("2015-03-02")),
+                ("status", json!("存续")),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            warnings: Vec::new(),
+        };
+        let values = snapshot_values(&row);
+        assert_eq!(
+            values.into_iter().collect::<Vec<_>>(),
+            [
+                ("established_on".to_owned(), json!("2015-03-02")),
+                ("industry".to_owned(), json!("C3311")),
+            ]
+        );
+        // The newest-indicators item keeps the industry only.
+        assert_eq!(indicator_values(&row).len(), 1);
+        let mut inputs = puhui_snapshot::build::InputRows::new();
+        let v = snapshot_values(&row);
+        assert!(inputs.push(
+            row.uscc.as_str(),
+            row.as_of,
+            v.iter().map(|(k, v)| (k.as_str(), v))
+        ));
     }
 
     #[test]

@@ -2,31 +2,43 @@
 //! screening indicators of the newest indicator snapshot, and get back public business identity
 //! only — name, USCC, registration area, industry — never a field of class C1–C3.
 //!
-//! The filters are a small typed schema; each becomes a condition on a catalogue indicator (or
-//! on the registration area, read from USCC characters 3–8), and the conditions are evaluated by
-//! the columnar rule evaluator the risk scans use, over every shard of the newest snapshot.
-//! Matches are sorted by USCC and capped at [`MATCH_CAP`]; pages of at most [`MAX_PAGE`] follow
+//! The filters are a small typed schema; each becomes a condition on a snapshot column — a
+//! catalogue indicator, or a column derived per batch: the registration area (read from USCC
+//! characters 3–8) at each GB/T 2260 level, the industry code (the snapshot's `industry`) cut to
+//! each GB/T 4754 level, and the whole years in business (from `established_on`) — and the
+//! conditions are evaluated by the columnar rule evaluator the risk scans use, over the shards of
+//! the newest snapshot.
+//! Matches are sorted by USCC and capped at [`MATCH_CAP`] (on a snapshot whose manifest says it
+//! is sorted by USCC, as the builder writes it, shards are read in order only until more than
+//! [`MATCH_CAP`] firms matched); pages of at most [`MAX_PAGE`] follow
 //! an opaque cursor bound to the snapshot and the filters. Names come from each listed firm's
-//! registration profile, for the page only.
+//! registration profile, for the page only; the industry is the snapshot's, the value the
+//! filter saw.
+//!
+//! **Years in business** are counted to the last day of the snapshot's month (its as-of date),
+//! not to the day of the request: the snapshot's values are as of then, and every page of a
+//! screening — and a screening repeated next week on the same snapshot — selects the same firms.
 //!
 //! Every request — served or refused — leaves one audit record (filters hash, counts, response
 //! hash) before the answer leaves; an audit that cannot be written fails the request.
-//!
-//! Not in this slice: industry and years in business (the snapshot has no such columns yet).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_array::types::Date32Type;
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{Field, Schema};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{Datelike, NaiveDate};
 use puhui_domain::indicators::{self, IndicatorType, TAX_GRADES};
 use puhui_domain::product::{EligibilityCondition, Operator};
+use puhui_domain::risk::Period;
 use puhui_domain::rules::{RuleCondition, Severity, WatchRule};
 use puhui_domain::{
-    BankId, DivisionCode, Error, FieldError, Principal, ProfileCategory, Purpose, Role, Uscc,
+    BankId, DivisionCode, Error, FieldError, IndustryCode, Principal, ProfileCategory, Purpose,
+    Role, Uscc,
 };
 use puhui_engines::columnar::CompiledRules;
 use puhui_ports::{BlobStore, Clock, IdGenerator, Table};
@@ -55,12 +67,23 @@ const TAX_GRADE: &str = "tax_credit_grade";
 /// Tax paid over the last 12 months, in fen.
 const TAX_PAID: &str = "tax_paid_12m";
 /// Columns derived from the USCC's registration division, at each level of GB/T 2260, with the
-/// digits of the code each keeps (the rest padded with zeros, as the code of that level reads).
+/// digits of the code each keeps (`33`, `3302`, `330203`).
 const REGION_COLUMNS: [(&str, usize); 3] = [
     ("region_province", 2),
     ("region_city", 4),
     ("region_county", 6),
 ];
+/// Columns derived from the firm's industry code, at each level of GB/T 4754 (section letter,
+/// 2-digit division, 3-digit group, 4-digit class), with the characters of the code each keeps.
+/// A firm whose code stops above a level (`C34`) has no value at the levels below it.
+const INDUSTRY_COLUMNS: [(&str, usize); 4] = [
+    ("industry_section", 1),
+    ("industry_division", 3),
+    ("industry_group", 4),
+    ("industry_class", 5),
+];
+/// Column derived from `established_on`: whole years in business at the snapshot's as-of date.
+const YEARS: &str = "years_in_business";
 
 /// A closed range of counts or amounts; either end may be left open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -92,6 +115,15 @@ pub struct ScreeningFilters {
     /// Tax paid over the last 12 months, in fen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_paid_12m: Option<Band>,
+    /// Industries (GB/T 4754-2017 codes): a section letter (`C`) or a division, group or class
+    /// (`C13`, `C131`, `C1311`), each covering every class beneath it; from the registration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(example = json!(["C13", "F"]))]
+    pub industries: Vec<String>,
+    /// Whole years in business, from the registration's establishment date to the last day of
+    /// the snapshot's month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub years_in_business: Option<Band>,
     /// Yes/no indicators the firm must be known to be clear of (`dishonest_debtor`,
     /// `abnormal_operation`, `tax_arrears` …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -123,7 +155,7 @@ pub struct ScreenedFirm {
     pub name: Option<String>,
     /// Registration division (GB/T 2260), from the USCC.
     pub region: String,
-    /// Industry code (GB/T 4754), when the registration is on file.
+    /// Industry code (GB/T 4754), from the snapshot screened, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub industry: Option<String>,
 }
@@ -180,12 +212,18 @@ impl From<ScreeningRefusal> for Error {
     }
 }
 
-/// The filters as one condition tree over snapshot columns, with the indicator columns it reads.
+/// The filters as one condition tree over snapshot columns (stored and derived), with the
+/// snapshot columns it reads and the derived columns it needs.
 #[derive(Debug, Clone, PartialEq)]
 struct Compiled {
     condition: RuleCondition,
-    indicators: Vec<String>,
-    regions: bool,
+    /// Stored value columns read (besides `uscc`, and `industry`, which the answer shows).
+    columns: Vec<String>,
+    /// Registration-area levels filtered on (positions in [`REGION_COLUMNS`]).
+    region_levels: Vec<usize>,
+    /// Industry levels filtered on (positions in [`INDUSTRY_COLUMNS`]).
+    industry_levels: Vec<usize>,
+    years: bool,
 }
 
 fn leaf(fact: &str, operator: Operator, value: Value) -> RuleCondition {
@@ -200,7 +238,7 @@ fn leaf(fact: &str, operator: Operator, value: Value) -> RuleCondition {
 fn compile(f: &ScreeningFilters) -> Result<Compiled, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut all = Vec::new();
-    let mut indicators = Vec::new();
+    let mut columns = Vec::new();
     let too_many = |field: &str| {
         FieldError::new(
             format!("filters.{field}"),
@@ -224,20 +262,22 @@ fn compile(f: &ScreeningFilters) -> Result<Compiled, Vec<FieldError>> {
                 } else {
                     2
                 };
-                by_level[level].push(s.to_owned());
+                // The derived column holds the level's leading digits only.
+                by_level[level].push(s[..REGION_COLUMNS[level].1].to_owned());
             }
             Err(e) => errors.push(FieldError::from(e).under(&format!("filters.regions[{i}]"))),
         }
     }
-    let regions: Vec<RuleCondition> = REGION_COLUMNS
-        .iter()
-        .zip(by_level)
-        .filter(|(_, codes)| !codes.is_empty())
-        .map(|((column, _), codes)| leaf(column, Operator::In, json!(codes)))
+    let region_levels: Vec<usize> = (0..REGION_COLUMNS.len())
+        .filter(|&l| !by_level[l].is_empty())
         .collect();
-    let has_regions = !regions.is_empty();
-    if has_regions {
-        all.push(RuleCondition::Any(regions));
+    if !region_levels.is_empty() {
+        all.push(RuleCondition::Any(
+            region_levels
+                .iter()
+                .map(|&l| leaf(REGION_COLUMNS[l].0, Operator::In, json!(by_level[l])))
+                .collect(),
+        ));
     }
 
     if f.tax_credit_grades.len() > MAX_VALUES {
@@ -254,12 +294,47 @@ fn compile(f: &ScreeningFilters) -> Result<Compiled, Vec<FieldError>> {
     }
     if !f.tax_credit_grades.is_empty() {
         all.push(leaf(TAX_GRADE, Operator::In, json!(f.tax_credit_grades)));
-        indicators.push(TAX_GRADE.to_owned());
+        columns.push(TAX_GRADE.to_owned());
     }
 
-    for (field, fact, band) in [
-        ("headcount", HEADCOUNT, f.headcount),
-        ("tax_paid_12m", TAX_PAID, f.tax_paid_12m),
+    // Industries by level: a code matches the firms whose code, cut to its length, is it.
+    let mut by_length: [Vec<String>; INDUSTRY_COLUMNS.len()] = Default::default();
+    if f.industries.len() > MAX_VALUES {
+        errors.push(too_many("industries"));
+    }
+    for (i, code) in f.industries.iter().enumerate() {
+        match IndustryCode::parse(code) {
+            Ok(code) => {
+                let len = code.as_str().len();
+                if let Some(level) = INDUSTRY_COLUMNS.iter().position(|(_, n)| *n == len) {
+                    by_length[level].push(code.as_str().to_owned());
+                }
+            }
+            Err(e) => errors.push(FieldError::from(e).under(&format!("filters.industries[{i}]"))),
+        }
+    }
+    let industry_levels: Vec<usize> = (0..INDUSTRY_COLUMNS.len())
+        .filter(|&l| !by_length[l].is_empty())
+        .collect();
+    if !industry_levels.is_empty() {
+        all.push(RuleCondition::Any(
+            industry_levels
+                .iter()
+                .map(|&l| leaf(INDUSTRY_COLUMNS[l].0, Operator::In, json!(by_length[l])))
+                .collect(),
+        ));
+    }
+
+    let mut years = false;
+    for (field, fact, stored, band) in [
+        ("headcount", HEADCOUNT, HEADCOUNT, f.headcount),
+        ("tax_paid_12m", TAX_PAID, TAX_PAID, f.tax_paid_12m),
+        (
+            "years_in_business",
+            YEARS,
+            puhui_snapshot::ESTABLISHED_ON,
+            f.years_in_business,
+        ),
     ] {
         let Some(band) = band else { continue };
         let path = format!("filters.{field}");
@@ -280,7 +355,8 @@ fn compile(f: &ScreeningFilters) -> Result<Compiled, Vec<FieldError>> {
                 if let Some(hi) = max {
                     all.push(leaf(fact, Operator::LessThanInclusive, json!(hi)));
                 }
-                indicators.push(fact.to_owned());
+                columns.push(stored.to_owned());
+                years |= fact == YEARS;
             }
         }
     }
@@ -292,7 +368,7 @@ fn compile(f: &ScreeningFilters) -> Result<Compiled, Vec<FieldError>> {
         match indicators::find(id) {
             Some(ind) if ind.kind == IndicatorType::Boolean => {
                 all.push(leaf(ind.id, Operator::Equal, json!(false)));
-                indicators.push(ind.id.to_owned());
+                columns.push(ind.id.to_owned());
             }
             _ => errors.push(FieldError::new(
                 format!("filters.clear_of[{i}]"),
@@ -312,74 +388,196 @@ fn compile(f: &ScreeningFilters) -> Result<Compiled, Vec<FieldError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    indicators.sort();
-    indicators.dedup();
+    columns.sort();
+    columns.dedup();
     Ok(Compiled {
         condition: RuleCondition::All(all),
-        indicators,
-        regions: has_regions,
+        columns,
+        region_levels,
+        industry_levels,
+        years,
     })
 }
 
-/// The batch with the registration-area columns added, derived from each row's USCC.
-fn with_regions(batch: &RecordBatch) -> Result<RecordBatch, Error> {
-    let uscc = batch
-        .column_by_name(puhui_snapshot::USCC)
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| Error::Internal("snapshot batch without a text uscc column".into()))?;
+/// The batch with the derived columns `c` needs added: registration areas from each row's USCC,
+/// industry levels from `industry`, years in business at `as_of` from `established_on`.
+fn with_derived(c: &Compiled, batch: &RecordBatch, as_of: NaiveDate) -> Result<RecordBatch, Error> {
+    if c.region_levels.is_empty() && c.industry_levels.is_empty() && !c.years {
+        return Ok(batch.clone());
+    }
     let schema = batch.schema();
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-    for (name, digits) in REGION_COLUMNS {
-        let values: StringArray = uscc
-            .iter()
-            .map(|u| {
-                u.and_then(|u| u.get(2..2 + digits))
-                    .map(|p| format!("{p:0<6}"))
-            })
-            .collect();
-        fields.push(Field::new(name, DataType::Utf8, true));
-        columns.push(Arc::new(values));
+    let mut add = |name: &str, column: ArrayRef| {
+        fields.push(Field::new(name, column.data_type().clone(), true));
+        columns.push(column);
+    };
+    if !c.region_levels.is_empty() {
+        let uscc = text_column(batch, puhui_snapshot::USCC)?
+            .ok_or_else(|| Error::Internal("snapshot batch without a uscc column".into()))?;
+        for &level in &c.region_levels {
+            let (name, digits) = REGION_COLUMNS[level];
+            // The code's leading digits, unpadded (the condition holds them so): no allocation
+            // per row.
+            let values: StringArray = uscc.iter().map(|u| u?.get(2..2 + digits)).collect();
+            add(name, Arc::new(values));
+        }
+    }
+    if !c.industry_levels.is_empty() {
+        let industry = text_column(batch, puhui_snapshot::INDUSTRY)?;
+        for &level in &c.industry_levels {
+            let (name, len) = INDUSTRY_COLUMNS[level];
+            let values: StringArray = match industry {
+                Some(codes) => codes.iter().map(|i| i?.get(..len)).collect(),
+                None => std::iter::repeat_n(None::<&str>, batch.num_rows()).collect(),
+            };
+            add(name, Arc::new(values));
+        }
+    }
+    if c.years {
+        let values: Int64Array = match batch.column_by_name(puhui_snapshot::ESTABLISHED_ON) {
+            Some(col) => {
+                let dates = col.as_primitive_opt::<Date32Type>().ok_or_else(|| {
+                    Error::Internal("snapshot column established_on is not a date".into())
+                })?;
+                (0..dates.len())
+                    .map(|i| dates.value_as_date(i).filter(|_| dates.is_valid(i)))
+                    .map(|d| d.map(|d| whole_years(d, as_of)))
+                    .collect()
+            }
+            None => std::iter::repeat_n(None::<i64>, batch.num_rows()).collect(),
+        };
+        add(YEARS, Arc::new(values));
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-        .map_err(|e| Error::Internal(format!("region columns: {e}")))
+        .map_err(|e| Error::Internal(format!("derived screening columns: {e}")))
 }
 
-/// Every firm of `batches` the filters match, sorted by USCC (invalid codes skipped).
-fn matching(c: &Compiled, batches: &[RecordBatch]) -> Result<Vec<Uscc>, Error> {
-    let rule = WatchRule {
-        id: "screening".into(),
-        name: "screening".into(),
-        severity: Severity::Info,
-        conditions: c.condition.clone(),
-        cooldown_periods: 0,
-    };
-    let compiled = CompiledRules::compile(std::slice::from_ref(&rule));
-    let mut out = Vec::new();
-    for batch in batches {
-        let batch = if c.regions {
-            with_regions(batch)?
-        } else {
-            batch.clone()
+/// The text column `name` of a snapshot batch (`None` when absent).
+fn text_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<Option<&'a StringArray>, Error> {
+    batch
+        .column_by_name(name)
+        .map(|c| {
+            c.as_string_opt::<i32>()
+                .ok_or_else(|| Error::Internal(format!("snapshot column {name} is not text")))
+        })
+        .transpose()
+}
+
+/// Whole years from `from` to `to`: the anniversaries passed (a firm established on 29 February
+/// has its anniversary on 1 March in other years).
+fn whole_years(from: NaiveDate, to: NaiveDate) -> i64 {
+    let years = i64::from(to.year() - from.year());
+    if (to.month(), to.day()) < (from.month(), from.day()) {
+        years - 1
+    } else {
+        years
+    }
+}
+
+/// One firm a screening found: its code and the snapshot's industry code for it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Found {
+    uscc: Uscc,
+    industry: Option<String>,
+}
+
+/// Collects the first `keep` firms by USCC that the filters match, batch after batch, and
+/// whether more matched. At most about twice `keep` are held at any time, so a broad filter
+/// over a region does not collect every firm of it.
+struct Collector {
+    compiled: Compiled,
+    rules: CompiledRules,
+    as_of: NaiveDate,
+    keep: usize,
+    found: Vec<Found>,
+    more: bool,
+}
+
+impl Collector {
+    fn new(compiled: Compiled, as_of: NaiveDate, keep: usize) -> Self {
+        let rule = WatchRule {
+            id: "screening".into(),
+            name: "screening".into(),
+            severity: Severity::Info,
+            conditions: compiled.condition.clone(),
+            cooldown_periods: 0,
         };
-        let Some(hits) = compiled.evaluate(&batch).into_iter().next() else {
-            continue;
+        Collector {
+            rules: CompiledRules::compile(std::slice::from_ref(&rule)),
+            compiled,
+            as_of,
+            keep,
+            found: Vec::new(),
+            more: false,
+        }
+    }
+
+    /// Adds the matching firms of `batch` (invalid codes skipped).
+    fn add(&mut self, batch: &RecordBatch) -> Result<(), Error> {
+        let batch = with_derived(&self.compiled, batch, self.as_of)?;
+        let Some(hits) = self.rules.evaluate(&batch).into_iter().next() else {
+            return Ok(());
         };
-        let uscc = batch
-            .column_by_name(puhui_snapshot::USCC)
-            .and_then(|c| c.as_string_opt::<i32>())
-            .ok_or_else(|| Error::Internal("snapshot batch without a text uscc column".into()))?;
+        let uscc = text_column(&batch, puhui_snapshot::USCC)?
+            .ok_or_else(|| Error::Internal("snapshot batch without a uscc column".into()))?;
+        let industry = text_column(&batch, puhui_snapshot::INDUSTRY)?;
         for i in hits.hits.set_indices() {
             if uscc.is_valid(i)
                 && let Ok(u) = Uscc::parse_lenient(uscc.value(i))
             {
-                out.push(u);
+                self.found.push(Found {
+                    uscc: u,
+                    industry: industry
+                        .filter(|a| a.is_valid(i))
+                        .map(|a| a.value(i).to_owned()),
+                });
             }
         }
+        if self.found.len() > 2 * self.keep.max(1_024) {
+            self.trim();
+        }
+        Ok(())
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
+
+    /// Sorts by USCC, drops repeats and keeps the first `keep`, noting whether any went.
+    fn trim(&mut self) {
+        self.found.sort_unstable();
+        self.found.dedup_by(|a, b| a.uscc == b.uscc);
+        if self.found.len() > self.keep {
+            self.more = true;
+            self.found.truncate(self.keep);
+        }
+    }
+
+    /// True once more than `keep` matched: on a snapshot sorted by USCC no later row can
+    /// enter the first `keep`.
+    fn full(&mut self) -> bool {
+        self.trim();
+        self.more
+    }
+
+    /// The first `keep` matches by USCC, and whether more matched.
+    fn finish(mut self) -> (Vec<Found>, bool) {
+        self.trim();
+        (self.found, self.more)
+    }
+}
+
+/// The first `keep` firms by USCC that the filters match in `batches`, and whether more
+/// matched.
+#[cfg(test)]
+fn matching(
+    c: &Compiled,
+    batches: &[RecordBatch],
+    as_of: NaiveDate,
+    keep: usize,
+) -> Result<(Vec<Found>, bool), Error> {
+    let mut collector = Collector::new(c.clone(), as_of, keep);
+    for b in batches {
+        collector.add(b)?;
+    }
+    Ok(collector.finish())
 }
 
 /// A cursor names the snapshot, the filters (by hash) and the last USCC served.
@@ -421,7 +619,7 @@ pub struct ScreeningService {
 /// The capped, sorted matches of one screening over one snapshot.
 #[derive(Debug, Clone)]
 struct Matches {
-    firms: Arc<Vec<Uscc>>,
+    firms: Arc<Vec<Found>>,
     capped: bool,
 }
 
@@ -463,16 +661,34 @@ impl ScreeningService {
         if let Some(m) = remembered {
             return Ok(m);
         }
-        let batches = self
-            .snapshots
-            .all(manifest, Some(compiled.indicators.clone()))
-            .await?;
-        // Evaluation is CPU work: off the async workers.
-        let mut found = tokio::task::spawn_blocking(move || matching(&compiled, &batches))
+        let period = Period::parse(&manifest.period).map_err(|e| Error::Internal(e.message))?;
+        // The filter's columns, and the industry the answer shows.
+        let mut columns = compiled.columns.clone();
+        columns.push(puhui_snapshot::INDUSTRY.to_owned());
+        let mut collector = Collector::new(compiled, period.last_day(), MATCH_CAP);
+        // Shard by shard: a snapshot sorted by USCC (the builder's) is read only until more
+        // than MATCH_CAP firms matched, since no later shard's firm can come before them.
+        for shard in &manifest.shards {
+            let batches = self
+                .snapshots
+                .shard(period, &shard.path, Some(columns.clone()))
+                .await?;
+            // Evaluation is CPU work: off the async workers.
+            let (back, full) = tokio::task::spawn_blocking(move || {
+                for b in &batches {
+                    collector.add(b)?;
+                }
+                let full = collector.full();
+                Ok::<_, Error>((collector, full))
+            })
             .await
             .map_err(|e| Error::Internal(format!("screening stopped: {e}")))??;
-        let capped = found.len() > MATCH_CAP;
-        found.truncate(MATCH_CAP);
+            collector = back;
+            if full && manifest.sorted_by_uscc {
+                break;
+            }
+        }
+        let (found, capped) = collector.finish();
         let m = Matches {
             firms: Arc::new(found),
             capped,
@@ -557,11 +773,11 @@ impl ScreeningService {
             firms: found,
             capped,
         } = self.matches(&manifest, &filters_hash, compiled).await?;
-        let start = after.map_or(0, |a| found.partition_point(|u| *u <= a));
-        let page: Vec<Uscc> = found.iter().skip(start).take(size).cloned().collect();
+        let start = after.map_or(0, |a| found.partition_point(|f| f.uscc <= a));
+        let page: Vec<Found> = found.iter().skip(start).take(size).cloned().collect();
         let next_cursor = match page.last() {
             Some(last) if start + page.len() < found.len() => {
-                Some(encode_cursor(&period, &filters_hash, last))
+                Some(encode_cursor(&period, &filters_hash, &last.uscc))
             }
             _ => None,
         };
@@ -583,23 +799,21 @@ impl ScreeningService {
         }))
     }
 
-    /// The firm's public identity: name and industry from its registration (nothing else of
-    /// the profile is read into the answer), area from its USCC.
-    async fn identity(&self, uscc: Uscc) -> Result<ScreenedFirm, Error> {
-        let basic = profiles::category(self.table.as_ref(), &uscc, ProfileCategory::Basic)
+    /// The firm's public identity: name from its registration (nothing else of the profile is
+    /// read into the answer), industry from the snapshot screened, area from its USCC.
+    async fn identity(&self, found: Found) -> Result<ScreenedFirm, Error> {
+        let basic = profiles::category(self.table.as_ref(), &found.uscc, ProfileCategory::Basic)
             .await?
             .unwrap_or_default();
-        let text = |field: &str| {
-            basic
-                .get(field)
-                .and_then(|f| f.value.as_str())
-                .map(str::to_owned)
-        };
+        let name = basic
+            .get("firm_name")
+            .and_then(|f| f.value.as_str())
+            .map(str::to_owned);
         Ok(ScreenedFirm {
-            region: uscc.division().to_owned(),
-            name: text("firm_name"),
-            industry: text("industry"),
-            uscc,
+            region: found.uscc.division().to_owned(),
+            name,
+            industry: found.industry,
+            uscc: found.uscc,
         })
     }
 }
@@ -608,7 +822,8 @@ impl ScreeningService {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use arrow_array::{BooleanArray, Int64Array};
+    use arrow_array::{BooleanArray, Date32Array};
+    use arrow_schema::DataType;
     use puhui_domain::interfaces::{Catalogue, Sensitivity};
 
     fn filters(v: Value) -> ScreeningFilters {
@@ -632,7 +847,7 @@ mod tests {
             "tax_paid_12m": {"max": 5}, "clear_of": ["dishonest_debtor"]
         })))
         .unwrap();
-        assert!(c.indicators.iter().all(|i| indicators::find(i).is_some()));
+        assert!(c.columns.iter().all(|i| indicators::find(i).is_some()));
         // Each leaf on a catalogue indicator passes the catalogue's own type check.
         for l in c.condition.leaves() {
             if indicators::find(&l.fact).is_some() {
@@ -667,7 +882,7 @@ mod tests {
             [("filters".to_owned(), "required".to_owned())]
         );
         assert!(
-            serde_json::from_value::<ScreeningFilters>(json!({"industries": ["C"]})).is_err(),
+            serde_json::from_value::<ScreeningFilters>(json!({"revenue": {"min": 1}})).is_err(),
             "an unknown filter is refused, not ignored"
         );
     }
@@ -726,10 +941,12 @@ mod tests {
         ];
         let run = |f: Value, rows: &[Row]| {
             let c = compile(&filters(f)).unwrap();
-            matching(&c, &[batch(rows)])
-                .unwrap()
+            let (found, more) =
+                matching(&c, &[batch(rows)], date("2026-10-31"), MATCH_CAP).unwrap();
+            assert!(!more);
+            found
                 .into_iter()
-                .map(|u| u.to_string())
+                .map(|f| f.uscc.to_string())
                 .collect::<Vec<_>>()
         };
         let mut ningbo = vec![a.clone(), b.clone(), e.clone()];
@@ -767,6 +984,212 @@ mod tests {
             v.sort();
             v
         });
+    }
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    /// A valid USCC of Ningbo's Haishu district, number `n`.
+    fn firm(n: u32) -> String {
+        use puhui_domain::ids::{org_code_check_character, uscc_check_character};
+        let body = format!("MA{n:06}");
+        let org = org_code_check_character(body.as_bytes()).unwrap();
+        let first17 = format!("91330203{body}{org}");
+        let c = uscc_check_character(first17.as_bytes()).unwrap();
+        format!("{first17}{c}")
+    }
+
+    /// A batch of firms `0..` with these industries and establishment dates.
+    fn registrations(rows: &[(Option<&str>, Option<&str>)]) -> RecordBatch {
+        let schema = Schema::new(vec![
+            Field::new("uscc", DataType::Utf8, false),
+            Field::new(puhui_snapshot::INDUSTRY, DataType::Utf8, true),
+            Field::new(puhui_snapshot::ESTABLISHED_ON, DataType::Date32, true),
+        ]);
+        let days = |d: &str| (date(d) - date("1970-01-01")).num_days() as i32;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                (0..rows.len()).map(|i| firm(i as u32)),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(Date32Array::from(
+                rows.iter().map(|r| r.1.map(days)).collect::<Vec<_>>(),
+            )),
+        ];
+        RecordBatch::try_new(Arc::new(schema), columns).unwrap()
+    }
+
+    /// The indices (firm numbers) the filters select in `batch`, as of `as_of`.
+    fn selected(f: Value, batch: &RecordBatch, as_of: &str) -> Vec<usize> {
+        let c = compile(&filters(f)).unwrap();
+        let (found, _) = matching(&c, std::slice::from_ref(batch), date(as_of), MATCH_CAP).unwrap();
+        let mut got: Vec<usize> = found
+            .iter()
+            .map(|f| {
+                (0..batch.num_rows())
+                    .find(|&i| firm(i as u32) == f.uscc.as_str())
+                    .unwrap()
+            })
+            .collect();
+        got.sort_unstable();
+        got
+    }
+
+    #[test]
+    fn industries_match_their_code_and_every_class_beneath_it() {
+        let b = registrations(&[
+            (Some("C1311"), None), // 0: grain milling
+            (Some("C1320"), None), // 1: feed
+            (Some("C3311"), None), // 2: metal structures
+            (Some("C13"), None),   // 3: known to the division only
+            (Some("F5123"), None), // 4: wholesale
+            (None, None),          // 5: unknown
+            (Some("C"), None),     // 6: known to the section only
+        ]);
+        let at = "2026-10-31";
+        assert_eq!(
+            selected(json!({"industries": ["C"]}), &b, at),
+            [0, 1, 2, 3, 6]
+        );
+        assert_eq!(selected(json!({"industries": ["C13"]}), &b, at), [0, 1, 3]);
+        assert_eq!(selected(json!({"industries": ["C131"]}), &b, at), [0]);
+        assert_eq!(
+            selected(json!({"industries": ["C1311", "F"]}), &b, at),
+            [0, 4]
+        );
+        // Not a prefix of the text: C1 is no code, C3 no division; a section is not C13's.
+        assert_eq!(
+            selected(json!({"industries": ["C33", "F51"]}), &b, at),
+            [2, 4]
+        );
+        assert!(selected(json!({"industries": ["A"]}), &b, at).is_empty());
+        // The answer carries the snapshot's industry.
+        let c = compile(&filters(json!({"industries": ["F"]}))).unwrap();
+        let (found, _) = matching(&c, std::slice::from_ref(&b), date(at), 10).unwrap();
+        assert_eq!(found[0].industry.as_deref(), Some("F5123"));
+    }
+
+    #[test]
+    fn years_in_business_are_whole_years_at_the_snapshot_date() {
+        let b = registrations(&[
+            (None, Some("2016-10-31")), // 0: ten years on the day
+            (None, Some("2016-11-01")), // 1: ten years tomorrow: nine
+            (None, Some("2026-01-15")), // 2: under one year
+            (None, Some("1995-06-30")), // 3: 31 years
+            (None, None),               // 4: unknown
+            (None, Some("2024-02-29")), // 5: leap day: 2 years at 2026-10-31
+        ]);
+        let at = "2026-10-31";
+        assert_eq!(
+            selected(json!({"years_in_business": {"min": 10}}), &b, at),
+            [0, 3]
+        );
+        assert_eq!(
+            selected(json!({"years_in_business": {"max": 9}}), &b, at),
+            [1, 2, 5]
+        );
+        assert_eq!(
+            selected(json!({"years_in_business": {"min": 0, "max": 0}}), &b, at),
+            [2]
+        );
+        assert_eq!(
+            selected(json!({"years_in_business": {"min": 2, "max": 10}}), &b, at),
+            [0, 1, 5]
+        );
+        // Another snapshot month, other years: a day later firm 1 has its tenth anniversary.
+        assert_eq!(
+            selected(json!({"years_in_business": {"min": 10}}), &b, "2026-11-30"),
+            [0, 1, 3]
+        );
+        assert_eq!(whole_years(date("2024-02-29"), date("2025-02-28")), 0);
+        assert_eq!(whole_years(date("2024-02-29"), date("2025-03-01")), 1);
+        assert_eq!(whole_years(date("2024-02-29"), date("2028-02-29")), 4);
+    }
+
+    #[test]
+    fn new_filters_combine_and_read_only_their_columns() {
+        let b = registrations(&[
+            (Some("C1311"), Some("2010-05-01")),
+            (Some("C1311"), Some("2025-05-01")),
+            (Some("F5123"), Some("2010-05-01")),
+        ]);
+        let f =
+            json!({"industries": ["C13"], "years_in_business": {"min": 3}, "regions": ["330200"]});
+        assert_eq!(selected(f.clone(), &b, "2026-10-31"), [0]);
+        let c = compile(&filters(f)).unwrap();
+        assert_eq!(c.columns, [puhui_snapshot::ESTABLISHED_ON]);
+        assert_eq!(c.industry_levels, [1]);
+        assert!(c.years);
+        assert_eq!(c.region_levels, [1]);
+        // A snapshot without the registration columns (version 1): nothing matches, no error.
+        let old = b.project(&[0]).unwrap();
+        let (found, _) = matching(&c, &[old], date("2026-10-31"), 10).unwrap();
+        assert!(found.is_empty());
+    }
+
+    #[test]
+    fn bad_industries_and_years_are_reported_each_with_its_path() {
+        let many: Vec<String> = (0..51).map(|_| "C".to_owned()).collect();
+        let got = fields_of(compile(&filters(json!({
+            "industries": ["C13", "c13", "C1", "Z", "C131111", ""],
+            "years_in_business": {"min": 5, "max": 2},
+        }))));
+        assert_eq!(
+            got,
+            [
+                ("filters.industries[1]", "invalid_format"),
+                ("filters.industries[2]", "invalid_format"),
+                ("filters.industries[3]", "invalid_format"),
+                ("filters.industries[4]", "invalid_format"),
+                ("filters.industries[5]", "invalid_format"),
+                ("filters.years_in_business.min", "range_inverted"),
+            ]
+            .map(|(f, c)| (f.to_owned(), c.to_owned()))
+        );
+        let got = fields_of(compile(&filters(json!({
+            "industries": many,
+            "years_in_business": {},
+        }))));
+        assert_eq!(
+            got,
+            [
+                ("filters.industries", "too_many"),
+                ("filters.years_in_business", "required"),
+            ]
+            .map(|(f, c)| (f.to_owned(), c.to_owned()))
+        );
+        assert_eq!(
+            fields_of(compile(&filters(json!({"years_in_business": {"min": -1}})))),
+            [(
+                "filters.years_in_business".to_owned(),
+                "out_of_range".to_owned()
+            )]
+        );
+        assert!(
+            serde_json::from_value::<ScreeningFilters>(json!({"years_in_business": {"min": 1.5}}))
+                .is_err(),
+            "whole years only"
+        );
+    }
+
+    #[test]
+    fn a_broad_screening_keeps_only_the_first_firms() {
+        let rows: Vec<(Option<&str>, Option<&str>)> = vec![(Some("C1311"), None); 3_000];
+        let b = registrations(&rows);
+        let c = compile(&filters(json!({"industries": ["C"]}))).unwrap();
+        // Shuffled across batches: the first by USCC whatever the order read.
+        let batches = [b.slice(2_000, 1_000), b.slice(0, 2_000)];
+        let (found, more) = matching(&c, &batches, date("2026-10-31"), 1_000).unwrap();
+        assert!(more);
+        let mut want: Vec<String> = (0..3_000).map(firm).collect();
+        want.sort();
+        let got: Vec<String> = found.iter().map(|f| f.uscc.to_string()).collect();
+        assert_eq!(got, want[..1_000]);
+        let (all, more) = matching(&c, &batches, date("2026-10-31"), 3_000).unwrap();
+        assert!(!more && all.len() == 3_000);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Building a period's snapshot from its indicator inputs: pure (batches in, batches out).
 //!
 //! **Inputs** are what ingest appends for every loaded file: rows of [`input_schema`] — the
-//! firm, the row's as-of date and the indicator values the row carried (others null), typed as
-//! the snapshot stores them. A row belongs to the period (month) of its as-of date.
+//! firm, the row's as-of date and the indicator values (and registration industry and
+//! establishment date) the row carried (others null), typed as the snapshot stores them. A row
+//! belongs to the period (month) of its as-of date.
 //!
-//! **The rule** for each firm × indicator of the period's snapshot:
+//! **The rule** for each firm × value column (indicator or registration column) of the
+//! period's snapshot:
 //! 1. the period's input value with the newest as-of date (on equal dates the first input in
 //!    the order given wins, so a fixed input order gives a fixed result);
 //! 2. for a change indicator with a level in the catalogue ([`CHANGES`]) and no input value:
@@ -30,9 +32,13 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use puhui_domain::indicators::{CATALOGUE, CHANGES, IndicatorType};
+use puhui_domain::IndustryCode;
+use puhui_domain::indicators::{CHANGES, IndicatorType};
 
-use crate::{READ_BATCH_ROWS, ROW_GROUP_ROWS, Result, SnapshotError, USCC, data_type, schema};
+use crate::{
+    ColumnKind, READ_BATCH_ROWS, ROW_GROUP_ROWS, Result, SnapshotError, USCC, ValueColumn,
+    column_type, schema, value_columns,
+};
 
 /// The as-of column of the inputs.
 pub const AS_OF: &str = "as_of";
@@ -40,8 +46,8 @@ pub const AS_OF: &str = "as_of";
 /// small enough for a worker to read one whole).
 pub const SHARD_ROWS: usize = 4 * ROW_GROUP_ROWS;
 
-/// The schema of indicator inputs: `uscc`, `as_of` (a date), then every catalogue indicator as
-/// [`schema`] types it.
+/// The schema of indicator inputs: `uscc`, `as_of` (a date), then every value column (catalogue
+/// indicators, then registration columns) as [`schema`] types it.
 pub fn input_schema() -> SchemaRef {
     let snapshot = schema();
     let mut fields = vec![
@@ -63,7 +69,8 @@ fn days(d: NaiveDate) -> i32 {
 pub struct InputRows {
     uscc: Vec<String>,
     as_of: Vec<i32>,
-    /// Catalogue position → value per row (`None` when the row does not carry it).
+    /// Value column position ([`value_columns`]) → value per row (`None` when the row does
+    /// not carry it).
     values: Vec<Vec<Option<serde_json::Value>>>,
 }
 
@@ -79,7 +86,7 @@ impl InputRows {
         InputRows {
             uscc: Vec::new(),
             as_of: Vec::new(),
-            values: vec![Vec::new(); CATALOGUE.len()],
+            values: vec![Vec::new(); value_columns().count()],
         }
     }
 
@@ -93,20 +100,20 @@ impl InputRows {
         self.uscc.is_empty()
     }
 
-    /// Adds a row of the firm as of `as_of`: the values named by a catalogue indicator's id and
-    /// of its type are kept (others are not indicators and are skipped). False, adding nothing,
-    /// when the row carries no indicator.
+    /// Adds a row of the firm as of `as_of`: the values named by a value column (a catalogue
+    /// indicator's id, `industry`, `established_on`) and of its type are kept (others are
+    /// skipped). False, adding nothing, when the row carries none.
     pub fn push<'a>(
         &mut self,
         uscc: &str,
         as_of: NaiveDate,
         values: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
     ) -> bool {
-        let mut row: Vec<Option<serde_json::Value>> = vec![None; CATALOGUE.len()];
+        let mut row: Vec<Option<serde_json::Value>> = vec![None; self.values.len()];
         let mut any = false;
         for (id, v) in values {
-            if let Some(c) = CATALOGUE.iter().position(|i| i.id == id)
-                && typed(CATALOGUE[c].kind, v)
+            if let Some((c, col)) = value_columns().enumerate().find(|(_, c)| c.name == id)
+                && typed(col.kind, v)
             {
                 row[c] = Some(v.clone());
                 any = true;
@@ -128,27 +135,34 @@ impl InputRows {
             Arc::new(StringArray::from(self.uscc)),
             Arc::new(arrow_array::Date32Array::from(self.as_of)),
         ];
-        for (ind, col) in CATALOGUE.iter().zip(self.values) {
-            let a: ArrayRef = match ind.kind {
-                IndicatorType::Fen | IndicatorType::Integer => Arc::new(
+        for (c, col) in value_columns().zip(self.values) {
+            let a: ArrayRef = match c.kind {
+                ColumnKind::Indicator(IndicatorType::Fen | IndicatorType::Integer) => Arc::new(
                     col.iter()
                         .map(|v| v.as_ref().and_then(serde_json::Value::as_i64))
                         .collect::<arrow_array::Int64Array>(),
                 ),
-                IndicatorType::Ratio => Arc::new(
+                ColumnKind::Indicator(IndicatorType::Ratio) => Arc::new(
                     col.iter()
                         .map(|v| v.as_ref().and_then(serde_json::Value::as_f64))
                         .collect::<Float64Array>(),
                 ),
-                IndicatorType::Boolean => Arc::new(
+                ColumnKind::Indicator(IndicatorType::Boolean) => Arc::new(
                     col.iter()
                         .map(|v| v.as_ref().and_then(serde_json::Value::as_bool))
                         .collect::<arrow_array::BooleanArray>(),
                 ),
-                IndicatorType::Category(_) => Arc::new(
+                ColumnKind::Indicator(IndicatorType::Category(_)) | ColumnKind::Industry => {
+                    Arc::new(
+                        col.iter()
+                            .map(|v| v.as_ref().and_then(serde_json::Value::as_str))
+                            .collect::<StringArray>(),
+                    )
+                }
+                ColumnKind::Date => Arc::new(
                     col.iter()
-                        .map(|v| v.as_ref().and_then(serde_json::Value::as_str))
-                        .collect::<StringArray>(),
+                        .map(|v| v.as_ref().and_then(date_of).map(days))
+                        .collect::<arrow_array::Date32Array>(),
                 ),
             };
             columns.push(a);
@@ -158,14 +172,24 @@ impl InputRows {
     }
 }
 
-/// Whether `v` is a value an indicator of `kind` holds.
-fn typed(kind: IndicatorType, v: &serde_json::Value) -> bool {
+/// Whether `v` is a value a column of `kind` holds.
+fn typed(kind: ColumnKind, v: &serde_json::Value) -> bool {
     match kind {
-        IndicatorType::Fen | IndicatorType::Integer => v.as_i64().is_some(),
-        IndicatorType::Ratio => v.as_f64().is_some(),
-        IndicatorType::Boolean => v.is_boolean(),
-        IndicatorType::Category(labels) => v.as_str().is_some_and(|s| labels.contains(&s)),
+        ColumnKind::Indicator(IndicatorType::Fen | IndicatorType::Integer) => v.as_i64().is_some(),
+        ColumnKind::Indicator(IndicatorType::Ratio) => v.as_f64().is_some(),
+        ColumnKind::Indicator(IndicatorType::Boolean) => v.is_boolean(),
+        ColumnKind::Indicator(IndicatorType::Category(labels)) => {
+            v.as_str().is_some_and(|s| labels.contains(&s))
+        }
+        ColumnKind::Industry => v.as_str().is_some_and(|s| IndustryCode::parse(s).is_ok()),
+        ColumnKind::Date => date_of(v).is_some(),
     }
+}
+
+/// A `YYYY-MM-DD` date, as ingest types a date field.
+fn date_of(v: &serde_json::Value) -> Option<NaiveDate> {
+    v.as_str()
+        .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
 }
 
 /// Rows an [`InputWriter`] collects before it encodes them.
@@ -261,9 +285,11 @@ pub fn write_input_bytes(batches: &[RecordBatch]) -> Result<Vec<u8>> {
 }
 
 /// Decodes an input object written by [`write_input_bytes`]; `name` (its key) labels errors.
-/// Anything but exactly [`input_schema`] is refused. Indicator columns that hold no value in
-/// the file (by the footer's null counts) are left out of the batches: one source feeds a few
-/// indicators, and decoding the others would allocate a full-width column of nulls each.
+/// Anything but [`input_schema`] — or its prefix `uscc`, `as_of` and a subset of its value
+/// columns, as an object written before the registration columns existed — is refused. Value
+/// columns that hold no value in the file (by the footer's null counts) are left out of the
+/// batches: one source feeds a few indicators, and decoding the others would allocate a
+/// full-width column of nulls each.
 pub fn read_input_bytes(bytes: Bytes, name: &str) -> Result<Vec<RecordBatch>> {
     let err = |source| SnapshotError::Parquet {
         path: name.into(),
@@ -274,7 +300,7 @@ pub fn read_input_bytes(bytes: Bytes, name: &str) -> Result<Vec<RecordBatch>> {
         ArrowReaderOptions::new().with_skip_arrow_metadata(true),
     )
     .map_err(err)?;
-    if reader.schema().fields() != input_schema().fields() {
+    if !fits_input_schema(reader.schema()) {
         return Err(SnapshotError::Schema(format!(
             "{name} does not have the indicator input schema"
         )));
@@ -290,7 +316,7 @@ pub fn read_input_bytes(bytes: Bytes, name: &str) -> Result<Vec<RecordBatch>> {
         })
     };
     // `uscc` and `as_of` always; the input schema is flat, so leaves are its columns.
-    let wanted: Vec<usize> = (0..input_schema().fields().len())
+    let wanted: Vec<usize> = (0..reader.schema().fields().len())
         .filter(|&i| i < 2 || has_values(i))
         .collect();
     let mask = parquet::arrow::ProjectionMask::leaves(reader.parquet_schema(), wanted);
@@ -301,6 +327,19 @@ pub fn read_input_bytes(bytes: Bytes, name: &str) -> Result<Vec<RecordBatch>> {
         .map_err(err)?
         .map(|b| b.map_err(|e| err(e.into())))
         .collect()
+}
+
+/// Whether `s` is the input schema or a part of it: `uscc` and `as_of` first, then only input
+/// columns, each typed as there.
+fn fits_input_schema(s: &Schema) -> bool {
+    let want = input_schema();
+    s.fields().len() >= 2
+        && s.field(0) == want.field(0)
+        && s.field(1) == want.field(1)
+        && s.fields().iter().all(|f| {
+            want.field_with_name(f.name())
+                .is_ok_and(|w| w == f.as_ref())
+        })
 }
 
 /// A snapshot some months before the one built, for change indicators' base levels.
@@ -331,18 +370,8 @@ pub struct Built {
 /// rule of the module documentation.
 pub fn build(previous: &[RecordBatch], inputs: &[RecordBatch], bases: &[Base]) -> Result<Built> {
     let out_schema = schema();
-    let in_schema = input_schema();
     for b in inputs {
-        // Every column present must be the input schema's, typed as there; uscc and as_of first.
-        let fits = b.num_columns() >= 2
-            && b.schema().field(0) == in_schema.field(0)
-            && b.schema().field(1) == in_schema.field(1)
-            && b.schema().fields().iter().all(|f| {
-                in_schema
-                    .field_with_name(f.name())
-                    .is_ok_and(|want| want == f.as_ref())
-            });
-        if !fits {
+        if !fits_input_schema(b.schema_ref()) {
             return Err(SnapshotError::Schema(
                 "input batch does not have the input schema".into(),
             ));
@@ -370,15 +399,16 @@ pub fn build(previous: &[RecordBatch], inputs: &[RecordBatch], bases: &[Base]) -
         .map(|b| b.column(1).as_primitive::<Date32Type>().values().as_ref())
         .collect();
 
-    let mut columns: Vec<Option<ArrayRef>> = vec![None; CATALOGUE.len()];
+    let all_columns: Vec<ValueColumn> = value_columns().collect();
+    let mut columns: Vec<Option<ArrayRef>> = vec![None; all_columns.len()];
     let mut from_inputs = 0u64;
     let mut computed = 0u64;
     // Levels first, so a change can read its level's values.
     let (changes, levels): (Vec<usize>, Vec<usize>) =
-        (0..CATALOGUE.len()).partition(|&c| CHANGES.iter().any(|x| x.id == CATALOGUE[c].id));
+        (0..all_columns.len()).partition(|&c| CHANGES.iter().any(|x| x.id == all_columns[c].name));
     for c in levels.into_iter().chain(changes) {
-        let ind = &CATALOGUE[c];
-        let kind = data_type(ind.kind);
+        let ind = &all_columns[c];
+        let kind = column_type(ind.kind);
         // Candidate sources: previous batches' columns, input batches' columns, then a null.
         let mut sources: Vec<ArrayRef> = Vec::with_capacity(previous.len() + inputs.len() + 2);
         let null_source = 0u32;
@@ -386,13 +416,13 @@ pub fn build(previous: &[RecordBatch], inputs: &[RecordBatch], bases: &[Base]) -
         // Firm id → (source, row) of its value; starts at the null.
         let mut pick: Vec<(usize, usize)> = vec![(null_source as usize, 0); n];
         for (b, rows) in previous.iter().zip(&prev_rows) {
-            let Some(col) = b.column_by_name(ind.id) else {
+            let Some(col) = b.column_by_name(ind.name) else {
                 continue;
             };
             if col.data_type() != &kind {
                 return Err(SnapshotError::WrongType {
                     path: "previous snapshot".into(),
-                    column: ind.id.to_owned(),
+                    column: ind.name.to_owned(),
                     expected: kind.to_string(),
                     found: col.data_type().to_string(),
                 });
@@ -407,7 +437,7 @@ pub fn build(previous: &[RecordBatch], inputs: &[RecordBatch], bases: &[Base]) -
         }
         let mut newest: Vec<i32> = vec![i32::MIN; n];
         for ((b, rows), dates) in inputs.iter().zip(&input_rows).zip(&input_dates) {
-            let Some(col) = b.column_by_name(ind.id) else {
+            let Some(col) = b.column_by_name(ind.name) else {
                 continue;
             };
             if col.null_count() == col.len() {
@@ -423,9 +453,9 @@ pub fn build(previous: &[RecordBatch], inputs: &[RecordBatch], bases: &[Base]) -
             }
         }
         from_inputs += newest.iter().filter(|&&d| d != i32::MIN).count() as u64;
-        if let Some(change) = CHANGES.iter().find(|x| x.id == ind.id)
+        if let Some(change) = CHANGES.iter().find(|x| x.id == ind.name)
             && let Some(base) = bases.iter().find(|b| b.months == change.months)
-            && let Some(level_pos) = CATALOGUE.iter().position(|i| i.id == change.level)
+            && let Some(level_pos) = all_columns.iter().position(|c| c.name == change.level)
             && let Some(level) = &columns[level_pos]
         {
             let then = base_levels(base, change.level, &ids, n)?;
@@ -450,7 +480,7 @@ pub fn build(previous: &[RecordBatch], inputs: &[RecordBatch], bases: &[Base]) -
         let refs: Vec<&dyn Array> = sources.iter().map(|a| a.as_ref()).collect();
         let indices: Vec<(usize, usize)> = order.iter().map(|&id| pick[id as usize]).collect();
         let column = arrow_select::interleave::interleave(&refs, &indices)
-            .map_err(|e| SnapshotError::Schema(format!("{}: {e}", ind.id)))?;
+            .map_err(|e| SnapshotError::Schema(format!("{}: {e}", ind.name)))?;
         columns[c] = Some(column);
     }
 
@@ -556,6 +586,7 @@ fn base_levels(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use arrow_array::BooleanArray;
+    use puhui_domain::indicators::CATALOGUE;
     use serde_json::json;
 
     use super::*;
@@ -668,6 +699,82 @@ mod tests {
         // No input at all: the previous snapshot again.
         let same = build(&prev, &[], &[]).unwrap();
         assert_eq!(all(&same), prev);
+    }
+
+    #[test]
+    fn registration_columns_take_the_newest_and_carry_forward() {
+        let first = all(&build(
+            &[],
+            &[inputs(&[
+                (
+                    "F1",
+                    "2026-09-03",
+                    &[
+                        ("industry", json!("C3311")),
+                        ("established_on", json!("2015-03-02")),
+                    ],
+                ),
+                ("F2", "2026-09-03", &[("industry", json!("F5123"))]),
+            ])],
+            &[],
+        )
+        .unwrap());
+        let built = build(
+            &first,
+            &[inputs(&[
+                // A newer registration of F1 changes its industry; an older one does not.
+                ("F1", "2026-10-20", &[("industry", json!("C3432"))]),
+                ("F1", "2026-10-02", &[("industry", json!("M7320"))]),
+                // Not a GB/T 4754 code, not a date: not an input.
+                (
+                    "F2",
+                    "2026-10-31",
+                    &[
+                        ("industry", json!("manufacturing")),
+                        ("established_on", json!("2015-02-30")),
+                    ],
+                ),
+                (
+                    "F3",
+                    "2026-10-05",
+                    &[("established_on", json!("1998-12-31"))],
+                ),
+            ])],
+            &[],
+        )
+        .unwrap();
+        let out = all(&built);
+        assert_eq!(codes(&out), ["F1", "F2", "F3"]);
+        assert_eq!(value(&out, "F1", "industry"), json!("C3432"));
+        assert_eq!(value(&out, "F1", "established_on"), json!("2015-03-02"));
+        assert_eq!(value(&out, "F2", "industry"), json!("F5123"));
+        assert_eq!(value(&out, "F2", "established_on"), json!(null));
+        assert_eq!(value(&out, "F3", "established_on"), json!("1998-12-31"));
+        assert_eq!(value(&out, "F3", "industry"), json!(null));
+        assert_eq!(out[0].schema(), schema());
+        assert_eq!(
+            out[0]
+                .schema()
+                .field_with_name(crate::ESTABLISHED_ON)
+                .unwrap()
+                .data_type(),
+            &DataType::Date32
+        );
+    }
+
+    #[test]
+    fn inputs_written_before_the_registration_columns_still_read() {
+        let b = inputs(&[("F1", "2026-10-31", &[("tax_paid_12m", json!(5))])]);
+        // The version-1 input schema: everything up to the last indicator.
+        let old = b
+            .project(&(0..CATALOGUE.len() + 2).collect::<Vec<_>>())
+            .unwrap();
+        let mut w = ArrowWriter::try_new(Vec::new(), old.schema(), None).unwrap();
+        w.write(&old).unwrap();
+        let read = read_input_bytes(w.into_inner().unwrap().into(), "old").unwrap();
+        let out = all(&build(&[], &read, &[]).unwrap());
+        assert_eq!(value(&out, "F1", "tax_paid_12m"), json!(5));
+        assert_eq!(value(&out, "F1", "industry"), json!(null));
     }
 
     #[test]

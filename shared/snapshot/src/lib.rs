@@ -1,10 +1,13 @@
 //! Indicator snapshots: one per period (month), columnar Parquet split into shards, listed by a
 //! manifest. This crate holds the one definition of the snapshot schema ([`schema`]): `uscc`
-//! (text, never null) then one nullable column per catalogue indicator, named by its id —
-//! money and counts as `Int64`, ratios as `Float64`, yes/no as `Boolean`, categories as `Utf8`.
+//! (text, never null), then one nullable column per catalogue indicator, named by its id —
+//! money and counts as `Int64`, ratios as `Float64`, yes/no as `Boolean`, categories as `Utf8`
+//! — then the registration columns screening filters on ([`REGISTRATION_COLUMNS`]): `industry`
+//! (GB/T 4754 code, `Utf8`) and `established_on` (`Date32`). Those two are not indicators: risk
+//! rules and product conditions cannot name them.
 //!
 //! The [`Writer`] writes shards and the manifest. The reader ([`Snapshot::open`]) accepts any
-//! Parquet file (or folder of them) with a `uscc` column and any subset of indicator columns,
+//! Parquet file (or folder of them) with a `uscc` column and any subset of known columns,
 //! so banks can backtest on data exported from elsewhere: extra columns are ignored, a column
 //! of the wrong type is an error naming it, and a malformed file is an error, never a panic.
 
@@ -29,8 +32,16 @@ use parquet::file::reader::{ChunkReader, Length};
 use puhui_domain::indicators::{CATALOGUE, IndicatorType};
 use serde::{Deserialize, Serialize};
 
-/// Version of the snapshot schema written into every manifest.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the snapshot schema written into every manifest (2: the registration columns).
+pub const SCHEMA_VERSION: u32 = 2;
+/// Oldest manifest version still read. A version-1 snapshot is version 2 without the
+/// registration columns, and a missing column reads as all-missing; accepting it lets the first
+/// build after an upgrade carry the indicators of the last old snapshot forward.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
+/// The firm's industry column (GB/T 4754 code, from its registration).
+pub const INDUSTRY: &str = "industry";
+/// The firm's establishment date column (from its registration).
+pub const ESTABLISHED_ON: &str = "established_on";
 /// The firm's code column.
 pub const USCC: &str = "uscc";
 /// The manifest's file name inside a snapshot folder.
@@ -90,14 +101,63 @@ pub fn data_type(kind: IndicatorType) -> DataType {
     }
 }
 
-/// The snapshot schema: `uscc`, then every catalogue indicator in catalogue order.
+/// What a value column of the snapshot (any column but `uscc`) holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// A catalogue indicator of this type.
+    Indicator(IndicatorType),
+    /// A GB/T 4754 industry code, as text.
+    Industry,
+    /// A calendar date.
+    Date,
+}
+
+/// One value column of the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueColumn {
+    /// Column name (an indicator's id, or a registration field's name).
+    pub name: &'static str,
+    /// What it holds.
+    pub kind: ColumnKind,
+}
+
+/// The registration columns, after the indicators: carried like indicators (newest as-of wins,
+/// carried forward), read by screening.
+pub const REGISTRATION_COLUMNS: &[ValueColumn] = &[
+    ValueColumn {
+        name: INDUSTRY,
+        kind: ColumnKind::Industry,
+    },
+    ValueColumn {
+        name: ESTABLISHED_ON,
+        kind: ColumnKind::Date,
+    },
+];
+
+/// Every value column in schema order: the catalogue indicators, then [`REGISTRATION_COLUMNS`].
+pub fn value_columns() -> impl Iterator<Item = ValueColumn> + Clone {
+    CATALOGUE
+        .iter()
+        .map(|i| ValueColumn {
+            name: i.id,
+            kind: ColumnKind::Indicator(i.kind),
+        })
+        .chain(REGISTRATION_COLUMNS.iter().copied())
+}
+
+/// The Arrow type a value column of `kind` is stored as.
+pub fn column_type(kind: ColumnKind) -> DataType {
+    match kind {
+        ColumnKind::Indicator(k) => data_type(k),
+        ColumnKind::Industry => DataType::Utf8,
+        ColumnKind::Date => DataType::Date32,
+    }
+}
+
+/// The snapshot schema: `uscc`, then every value column ([`value_columns`]) in order.
 pub fn schema() -> SchemaRef {
     let mut fields = vec![Field::new(USCC, DataType::Utf8, false)];
-    fields.extend(
-        CATALOGUE
-            .iter()
-            .map(|i| Field::new(i.id, data_type(i.kind), true)),
-    );
+    fields.extend(value_columns().map(|c| Field::new(c.name, column_type(c.kind), true)));
     Arc::new(Schema::new(fields))
 }
 
@@ -121,6 +181,11 @@ pub struct Manifest {
     pub shards: Vec<ShardEntry>,
     /// Sum of the shards' rows.
     pub total_rows: u64,
+    /// True when the writer saw every row in strictly increasing USCC order, across shards in
+    /// manifest order (as the builder writes them): a reader after the first firms by USCC may
+    /// stop at the shard where it has enough. Absent (false) in version-1 manifests.
+    #[serde(default)]
+    pub sorted_by_uscc: bool,
 }
 
 impl Manifest {
@@ -147,6 +212,17 @@ pub struct Writer {
     period: String,
     shards: Vec<ShardEntry>,
     schema: SchemaRef,
+    /// The last USCC written, while every row so far came in strictly increasing order.
+    order: Order,
+}
+
+/// What the writer knows of the rows' USCC order so far.
+#[derive(Debug)]
+enum Order {
+    /// Strictly increasing; the last code written, if any.
+    Sorted(Option<String>),
+    /// Some row came out of order (or repeated a code).
+    Unsorted,
 }
 
 impl Writer {
@@ -167,6 +243,7 @@ impl Writer {
             period: period.to_owned(),
             shards: Vec::new(),
             schema: schema(),
+            order: Order::Sorted(None),
         })
     }
 
@@ -175,8 +252,36 @@ impl Writer {
         let name = format!("part-{:05}.parquet", self.shards.len());
         let path = self.dir.join(&name);
         let rows = write_parquet(&path, &self.schema, batches)?;
+        for b in batches {
+            self.follow_order(b);
+        }
         self.shards.push(ShardEntry { path: name, rows });
         Ok(&self.shards[self.shards.len() - 1])
+    }
+
+    /// Notes whether `b`'s codes continue the strictly increasing order (one comparison a row).
+    fn follow_order(&mut self, b: &RecordBatch) {
+        use arrow_array::cast::AsArray;
+        let Order::Sorted(last) = &self.order else {
+            return;
+        };
+        // The schema check made `uscc` the first column, text, never null.
+        let codes = b.column(0).as_string::<i32>();
+        let mut previous = last.as_deref();
+        let mut sorted = true;
+        for code in codes.iter().flatten() {
+            if previous.is_some_and(|p| p >= code) {
+                sorted = false;
+                break;
+            }
+            previous = Some(code);
+        }
+        let last = previous.map(str::to_owned);
+        self.order = if sorted {
+            Order::Sorted(last)
+        } else {
+            Order::Unsorted
+        };
     }
 
     /// Writes the manifest and returns it.
@@ -186,6 +291,7 @@ impl Writer {
             period: self.period,
             total_rows: self.shards.iter().map(|s| s.rows).sum(),
             shards: self.shards,
+            sorted_by_uscc: matches!(self.order, Order::Sorted(_)),
         };
         let path = self.dir.join(MANIFEST);
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| SnapshotError::Manifest {
@@ -240,17 +346,25 @@ fn describe(s: &Schema) -> String {
         .join(", ")
 }
 
-/// Whether a column read from Parquet can hold the values of an indicator of `kind`
-/// (the types the columnar evaluator reads).
-fn accepts(kind: IndicatorType, t: &DataType) -> bool {
-    match kind {
-        IndicatorType::Fen | IndicatorType::Integer | IndicatorType::Ratio => matches!(
-            t,
-            DataType::Int64 | DataType::Int32 | DataType::Float64 | DataType::Float32
+/// Whether a column read from Parquet can hold the values of a column of `kind` (the types
+/// the columnar evaluator and screening read), and what it should be when it cannot.
+fn accepts(kind: ColumnKind, t: &DataType) -> std::result::Result<(), &'static str> {
+    use IndicatorType::*;
+    let (ok, expected) = match kind {
+        ColumnKind::Indicator(Fen | Integer | Ratio) => (
+            matches!(
+                t,
+                DataType::Int64 | DataType::Int32 | DataType::Float64 | DataType::Float32
+            ),
+            "a number (Int32/Int64/Float32/Float64)",
         ),
-        IndicatorType::Boolean => *t == DataType::Boolean,
-        IndicatorType::Category(_) => matches!(t, DataType::Utf8 | DataType::LargeUtf8),
-    }
+        ColumnKind::Indicator(Boolean) => (*t == DataType::Boolean, "boolean"),
+        ColumnKind::Indicator(Category(_)) | ColumnKind::Industry => {
+            (matches!(t, DataType::Utf8 | DataType::LargeUtf8), "text")
+        }
+        ColumnKind::Date => (*t == DataType::Date32, "a date (Date32)"),
+    };
+    if ok { Ok(()) } else { Err(expected) }
 }
 
 /// One row group of one file: the unit of (parallel) reading.
@@ -271,8 +385,8 @@ pub struct Snapshot {
     pub parts: Vec<Part>,
     /// The manifest, when the path is a folder that has one.
     pub manifest: Option<Manifest>,
-    /// Indicator columns present (in every file), in catalogue order.
-    pub indicators: Vec<String>,
+    /// Value columns present (in every file), in schema order: indicators, then registration.
+    pub columns: Vec<String>,
     /// Each file's parsed footer, so reading a part does not parse it again.
     footers: Vec<(PathBuf, ArrowReaderMetadata)>,
 }
@@ -311,13 +425,13 @@ impl Snapshot {
             });
         }
         let mut parts = Vec::new();
-        let mut indicators: Option<Vec<String>> = None;
+        let mut columns: Option<Vec<String>> = None;
         let mut footers = Vec::with_capacity(files.len());
         for (i, file) in files.iter().enumerate() {
             let footer = footer(file)?;
             let present = check_columns(file, footer.schema())?;
             // Columns absent from any file are treated as absent everywhere (all missing).
-            indicators = Some(match indicators {
+            columns = Some(match columns {
                 None => present,
                 Some(prev) => prev.into_iter().filter(|c| present.contains(c)).collect(),
             });
@@ -344,7 +458,7 @@ impl Snapshot {
         Ok(Snapshot {
             parts,
             manifest,
-            indicators: indicators.unwrap_or_default(),
+            columns: columns.unwrap_or_default(),
             footers,
         })
     }
@@ -354,12 +468,12 @@ impl Snapshot {
         self.parts.iter().map(|p| p.rows).sum()
     }
 
-    /// Reads one part: `uscc` and the known indicator columns, other columns skipped.
+    /// Reads one part: `uscc` and the known value columns, other columns skipped.
     pub fn read(&self, part: &Part) -> Result<Vec<RecordBatch>> {
-        self.read_columns(part, &self.indicators, true)
+        self.read_columns(part, &self.columns, true)
     }
 
-    /// Reads one part with only the named indicator columns (those present), and `uscc` if
+    /// Reads one part with only the named value columns (those present), and `uscc` if
     /// asked: a scan that only counts decodes only what its rules look at.
     pub fn read_columns(
         &self,
@@ -371,12 +485,7 @@ impl Snapshot {
             Some((_, f)) => f.clone(),
             None => footer(&part.path)?,
         };
-        let mask = projection(
-            footer.parquet_schema(),
-            uscc,
-            &self.indicators,
-            Some(columns),
-        );
+        let mask = projection(footer.parquet_schema(), uscc, &self.columns, Some(columns));
         let parquet_err = |source| SnapshotError::Parquet {
             path: part.path.clone(),
             source,
@@ -496,7 +605,7 @@ impl ChunkReader for Window {
     }
 }
 
-/// Checks `uscc` and the types of the known indicator columns; returns the indicators present.
+/// Checks `uscc` and the types of the known value columns; returns the value columns present.
 fn check_columns(path: &Path, schema: &Schema) -> Result<Vec<String>> {
     let wrong = |column: &str, expected: &str, found: &DataType| SnapshotError::WrongType {
         path: path.to_path_buf(),
@@ -513,23 +622,17 @@ fn check_columns(path: &Path, schema: &Schema) -> Result<Vec<String>> {
         return Err(wrong(USCC, "text", uscc.data_type()));
     }
     let mut present = Vec::new();
-    for ind in CATALOGUE {
-        if let Ok(f) = schema.field_with_name(ind.id) {
-            if !accepts(ind.kind, f.data_type()) {
-                let expected = match ind.kind {
-                    IndicatorType::Boolean => "boolean",
-                    IndicatorType::Category(_) => "text",
-                    _ => "a number (Int32/Int64/Float32/Float64)",
-                };
-                return Err(wrong(ind.id, expected, f.data_type()));
-            }
-            present.push(ind.id.to_owned());
+    for c in value_columns() {
+        if let Ok(f) = schema.field_with_name(c.name) {
+            accepts(c.kind, f.data_type())
+                .map_err(|expected| wrong(c.name, expected, f.data_type()))?;
+            present.push(c.name.to_owned());
         }
     }
     Ok(present)
 }
 
-/// The columns to decode: `uscc` if asked, and the indicators `present` in the file that are
+/// The columns to decode: `uscc` if asked, and the value columns `present` in the file that are
 /// among `columns` (all of them when `None`).
 fn projection(
     schema: &parquet::schema::types::SchemaDescriptor,
@@ -553,7 +656,7 @@ fn projection(
 }
 
 /// Reads a whole shard held in memory (as fetched from the blob store): `uscc` and the known
-/// indicator columns present — only those in `columns` when given, so a scan decodes only what
+/// value columns present — only those in `columns` when given, so a scan decodes only what
 /// its rules read — with the same checks as [`Snapshot::open`]. `name` (the blob key) labels
 /// errors, so a malformed shard fails naming itself.
 pub fn read_shard_bytes(
@@ -588,13 +691,13 @@ pub fn read_shard_bytes(
         .collect()
 }
 
-/// Each row of a snapshot batch as its firm and its indicator values as JSON — numbers, booleans
-/// and labels, nulls left out — so tests and tools compare snapshots by value. Columns of other
-/// types are left out too.
+/// Each row of a snapshot batch as its firm and its values as JSON — numbers, booleans, labels
+/// and dates (`YYYY-MM-DD`), nulls left out — so tests and tools compare snapshots by value.
+/// Columns of other types are left out too.
 pub fn rows_as_json(b: &RecordBatch) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
-    use arrow_array::types::{Float64Type, Int64Type};
+    use arrow_array::types::{Date32Type, Float64Type, Int64Type};
     use serde_json::Value;
     let Some(codes) = b
         .column_by_name(USCC)
@@ -614,6 +717,10 @@ pub fn rows_as_json(b: &RecordBatch) -> Vec<(String, serde_json::Map<String, ser
                     DataType::Float64 => Value::from(col.as_primitive::<Float64Type>().value(r)),
                     DataType::Boolean => Value::from(col.as_boolean().value(r)),
                     DataType::Utf8 => Value::from(col.as_string::<i32>().value(r)),
+                    DataType::Date32 => match col.as_primitive::<Date32Type>().value_as_date(r) {
+                        Some(d) => Value::from(d.to_string()),
+                        None => continue,
+                    },
                     _ => continue,
                 };
                 values.insert(field.name().clone(), v);
@@ -623,8 +730,8 @@ pub fn rows_as_json(b: &RecordBatch) -> Vec<(String, serde_json::Map<String, ser
         .collect()
 }
 
-/// The manifest in `bytes` (as fetched from the blob store), checked: schema version known,
-/// period valid, rows adding up.
+/// The manifest in `bytes` (as fetched from the blob store), checked: schema version readable
+/// ([`OLDEST_READABLE_VERSION`] to [`SCHEMA_VERSION`]), period valid, rows adding up.
 pub fn parse_manifest(bytes: &[u8], name: &str) -> Result<Manifest> {
     let bad = |detail: String| SnapshotError::Manifest {
         path: PathBuf::from(name),
@@ -632,9 +739,9 @@ pub fn parse_manifest(bytes: &[u8], name: &str) -> Result<Manifest> {
     };
     let m: Manifest =
         serde_json::from_slice(bytes).map_err(|e| bad(format!("not a manifest: {e}")))?;
-    if m.schema_version != SCHEMA_VERSION {
+    if !(OLDEST_READABLE_VERSION..=SCHEMA_VERSION).contains(&m.schema_version) {
         return Err(bad(format!(
-            "schema version {} (this reader knows {SCHEMA_VERSION})",
+            "schema version {} (this reader knows {OLDEST_READABLE_VERSION}–{SCHEMA_VERSION})",
             m.schema_version
         )));
     }
@@ -653,7 +760,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use arrow_array::{
-        Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, new_null_array,
+        Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
     };
 
     use super::*;
@@ -703,6 +810,11 @@ mod tests {
                             .map(|i| (!null(i)).then_some(i.is_multiple_of(2)))
                             .collect::<BooleanArray>(),
                     ),
+                    DataType::Date32 => Arc::new(
+                        (0..n)
+                            .map(|i| (!null(i)).then_some(10_000 + i as i32))
+                            .collect::<Date32Array>(),
+                    ),
                     other => panic!("unexpected type {other}"),
                 };
                 a
@@ -719,9 +831,9 @@ mod tests {
     }
 
     #[test]
-    fn schema_has_uscc_then_every_indicator_typed_by_kind() {
+    fn schema_has_uscc_then_every_indicator_typed_by_kind_then_registration() {
         let s = schema();
-        assert_eq!(s.fields().len(), CATALOGUE.len() + 1);
+        assert_eq!(s.fields().len(), CATALOGUE.len() + 3);
         assert_eq!(s.field(0).name(), USCC);
         assert!(!s.field(0).is_nullable());
         let f = |n: &str| s.field_with_name(n).unwrap().clone();
@@ -730,6 +842,9 @@ mod tests {
         assert_eq!(f("tax_paid_yoy").data_type(), &DataType::Float64);
         assert_eq!(f("dishonest_debtor").data_type(), &DataType::Boolean);
         assert_eq!(f("tax_credit_grade").data_type(), &DataType::Utf8);
+        assert_eq!(s.field(CATALOGUE.len() + 1).name(), INDUSTRY);
+        assert_eq!(f(INDUSTRY).data_type(), &DataType::Utf8);
+        assert_eq!(f(ESTABLISHED_ON).data_type(), &DataType::Date32);
         assert!(s.fields().iter().skip(1).all(|f| f.is_nullable()));
     }
 
@@ -744,6 +859,7 @@ mod tests {
         assert_eq!(m.schema_version, SCHEMA_VERSION);
         assert_eq!(m.period, "2026-10");
         assert_eq!(m.total_rows, 71_005);
+        assert!(m.sorted_by_uscc, "codes increase across batches and shards");
         assert_eq!(
             m.shards,
             vec![
@@ -762,7 +878,10 @@ mod tests {
         let snap = Snapshot::open(&dir).unwrap();
         assert_eq!(snap.manifest.as_ref(), Some(&m));
         assert_eq!(snap.rows(), 71_005);
-        assert_eq!(snap.indicators.len(), CATALOGUE.len());
+        assert_eq!(
+            snap.columns.len(),
+            CATALOGUE.len() + REGISTRATION_COLUMNS.len()
+        );
         // 71,000 rows in 64 Ki row groups: two groups, then the small shard.
         assert_eq!(snap.parts.len(), 3);
         let read = concat_batches(&snap.read_all().unwrap());
@@ -789,36 +908,7 @@ mod tests {
     }
 
     fn concat(parts: &[&dyn Array]) -> ArrayRef {
-        let t = parts[0].data_type().clone();
-        use arrow_array::cast::AsArray;
-        use arrow_array::types::{Float64Type, Int64Type};
-        match t {
-            DataType::Utf8 => Arc::new(
-                parts
-                    .iter()
-                    .flat_map(|a| a.as_string::<i32>().iter())
-                    .collect::<StringArray>(),
-            ),
-            DataType::Int64 => Arc::new(
-                parts
-                    .iter()
-                    .flat_map(|a| a.as_primitive::<Int64Type>().iter())
-                    .collect::<Int64Array>(),
-            ),
-            DataType::Float64 => Arc::new(
-                parts
-                    .iter()
-                    .flat_map(|a| a.as_primitive::<Float64Type>().iter())
-                    .collect::<Float64Array>(),
-            ),
-            DataType::Boolean => Arc::new(
-                parts
-                    .iter()
-                    .flat_map(|a| a.as_boolean().iter())
-                    .collect::<BooleanArray>(),
-            ),
-            other => new_null_array(&other, 0),
-        }
+        arrow_select::concat::concat(parts).unwrap()
     }
 
     #[test]
@@ -850,7 +940,7 @@ mod tests {
         for path in [&dir, &file] {
             let snap = Snapshot::open(path).unwrap();
             assert!(snap.manifest.is_none());
-            assert_eq!(snap.indicators, vec!["tax_arrears", "penalties_12m"]);
+            assert_eq!(snap.columns, vec!["tax_arrears", "penalties_12m"]);
             let got = snap.read_all().unwrap();
             assert_eq!(got.len(), 1);
             let names: Vec<&str> = got[0]
@@ -916,6 +1006,25 @@ mod tests {
             msg.contains("dishonest_debtor") && msg.contains("Int64"),
             "{msg}"
         );
+        // A registration date written as text is refused by name too.
+        let b = RecordBatch::try_from_iter([
+            ("uscc", Arc::new(StringArray::from(vec!["X1"])) as ArrayRef),
+            (
+                ESTABLISHED_ON,
+                Arc::new(StringArray::from(vec!["2015-03-02"])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        write_raw(&file, &b);
+        match Snapshot::open(&file) {
+            Err(SnapshotError::WrongType {
+                column, expected, ..
+            }) => assert_eq!(
+                (column.as_str(), expected.as_str()),
+                (ESTABLISHED_ON, "a date (Date32)")
+            ),
+            other => panic!("expected WrongType, got {other:?}"),
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -1001,6 +1110,24 @@ mod tests {
     }
 
     #[test]
+    fn the_manifest_says_whether_rows_came_sorted_by_uscc() {
+        let dir = tmp("order");
+        let mut w = Writer::create(&dir, "2026-10").unwrap();
+        w.write_shard(&[batch(10, 100)]).unwrap();
+        // The next shard starts below the last code of the first.
+        w.write_shard(&[batch(10, 105)]).unwrap();
+        assert!(!w.finish().unwrap().sorted_by_uscc);
+        let mut w = Writer::create(&dir, "2026-10").unwrap();
+        w.write_shard(&[batch(10, 100)]).unwrap();
+        w.write_shard(&[batch(10, 110), batch(1, 120)]).unwrap();
+        assert!(w.finish().unwrap().sorted_by_uscc);
+        // A version-1 manifest has no flag: not known to be sorted.
+        let v1 = br#"{"schema_version":1,"period":"2026-10","shards":[],"total_rows":0}"#;
+        assert!(!parse_manifest(v1, "m").unwrap().sorted_by_uscc);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn writer_refuses_other_schemas_and_bad_periods() {
         let dir = tmp("writer");
         assert!(Writer::create(&dir, "2026-13").is_err());
@@ -1051,6 +1178,14 @@ mod tests {
         later.schema_version = SCHEMA_VERSION + 1;
         let e = parse_manifest(&serde_json::to_vec(&later).unwrap(), "m").unwrap_err();
         assert!(e.to_string().contains("schema version"), "{e}");
+        later.schema_version = 0;
+        assert!(parse_manifest(&serde_json::to_vec(&later).unwrap(), "m").is_err());
+        // A version-1 manifest (no registration columns yet) still reads.
+        later.schema_version = 1;
+        assert_eq!(
+            parse_manifest(&serde_json::to_vec(&later).unwrap(), "m").unwrap(),
+            later
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }
