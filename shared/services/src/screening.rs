@@ -226,6 +226,27 @@ struct Compiled {
     years: bool,
 }
 
+/// For codes filed by level (a column per level), one condition that any level's codes hold,
+/// added to `all`; returns the levels that have codes.
+fn any_level(
+    columns: &[(&str, usize)],
+    codes: &[Vec<String>],
+    all: &mut Vec<RuleCondition>,
+) -> Vec<usize> {
+    let levels: Vec<usize> = (0..columns.len())
+        .filter(|&l| !codes[l].is_empty())
+        .collect();
+    if !levels.is_empty() {
+        all.push(RuleCondition::Any(
+            levels
+                .iter()
+                .map(|&l| leaf(columns[l].0, Operator::In, json!(codes[l])))
+                .collect(),
+        ));
+    }
+    levels
+}
+
 fn leaf(fact: &str, operator: Operator, value: Value) -> RuleCondition {
     RuleCondition::Fact(EligibilityCondition {
         fact: fact.into(),
@@ -268,17 +289,7 @@ fn compile(f: &ScreeningFilters) -> Result<Compiled, Vec<FieldError>> {
             Err(e) => errors.push(FieldError::from(e).under(&format!("filters.regions[{i}]"))),
         }
     }
-    let region_levels: Vec<usize> = (0..REGION_COLUMNS.len())
-        .filter(|&l| !by_level[l].is_empty())
-        .collect();
-    if !region_levels.is_empty() {
-        all.push(RuleCondition::Any(
-            region_levels
-                .iter()
-                .map(|&l| leaf(REGION_COLUMNS[l].0, Operator::In, json!(by_level[l])))
-                .collect(),
-        ));
-    }
+    let region_levels = any_level(&REGION_COLUMNS, &by_level, &mut all);
 
     if f.tax_credit_grades.len() > MAX_VALUES {
         errors.push(too_many("tax_credit_grades"));
@@ -313,17 +324,7 @@ fn compile(f: &ScreeningFilters) -> Result<Compiled, Vec<FieldError>> {
             Err(e) => errors.push(FieldError::from(e).under(&format!("filters.industries[{i}]"))),
         }
     }
-    let industry_levels: Vec<usize> = (0..INDUSTRY_COLUMNS.len())
-        .filter(|&l| !by_length[l].is_empty())
-        .collect();
-    if !industry_levels.is_empty() {
-        all.push(RuleCondition::Any(
-            industry_levels
-                .iter()
-                .map(|&l| leaf(INDUSTRY_COLUMNS[l].0, Operator::In, json!(by_length[l])))
-                .collect(),
-        ));
-    }
+    let industry_levels = any_level(&INDUSTRY_COLUMNS, &by_length, &mut all);
 
     let mut years = false;
     for (field, fact, stored, band) in [
