@@ -707,6 +707,11 @@ async fn exports_count_against_the_daily_quota(env: &Env) {
         .map(reason)
         .collect();
     assert_eq!(outcomes, ["allowed", "quota_exhausted"]);
+    // The refused export's input is not left behind; the accepted one's is.
+    let input = |r: &AuditRecord| format!("exports/nbcb/{}/input.json", r.id);
+    let submitted = with_action(&submits, ACTION_SUBMIT);
+    assert!(env.blobs.get(&input(submitted[0])).await.unwrap().is_some());
+    assert!(env.blobs.get(&input(submitted[1])).await.unwrap().is_none());
     // Single queries share the quota: one left, then none.
     let clerk = officer(&nbcb);
     let ask = || queries.query(&clerk, &f[0], BASIC, Purpose::PreLoan);

@@ -523,7 +523,7 @@ impl DataExportService {
         let pairs = job.firms * job.interfaces.len() as u64;
         let outbox = &self.ports.outbox;
         let limit = self.quotas.quota_of(bank);
-        quota::take(
+        let counted = quota::take(
             self.ports.table.as_ref(),
             bank,
             limit,
@@ -535,8 +535,15 @@ impl DataExportService {
                 outbox.commit(all, messages.clone())
             },
         )
-        .await?
-        .map_err(|q| Error::QuotaExhausted {
+        .await?;
+        if counted.is_err() {
+            // Refused before anything was recorded: no job will read the input. (After a fault
+            // the commit may still have landed, so the input is kept then.)
+            if let Err(e) = self.ports.blobs.delete(&input_blob(bank, id)).await {
+                tracing::warn!(bank = %bank, job = %id, error = %e, "refused export's input not removed");
+            }
+        }
+        counted.map_err(|q| Error::QuotaExhausted {
             quota: DAILY_QUOTA,
             detail: format!(
                 "the export's {pairs} firm × interface reads do not fit in what is left of the \
