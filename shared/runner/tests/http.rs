@@ -18,6 +18,8 @@ struct Running {
     base: String,
     runner_backend: puhui_runner::Backend,
     issuer: DevIssuer,
+    /// The runner's queue consumers, not polled: a test drives the ones it needs.
+    consumers: Vec<Consumer>,
 }
 
 async fn start() -> Running {
@@ -31,11 +33,13 @@ async fn start() -> Running {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let runner = Runner::build(&config, &base).unwrap();
     let backend = runner.backend.clone();
+    let consumers = runner.consumers.clone();
     tokio::spawn(async move { axum::serve(listener, runner.app).await.unwrap() });
     Running {
         base,
         runner_backend: backend,
         issuer: DevIssuer::load(&config.dev_keys).unwrap(),
+        consumers,
     }
 }
 
@@ -167,24 +171,16 @@ async fn an_export_runs_through_the_runner_and_its_link() {
     use puhui_services::authorizations::Authorizations;
     use serde_json::{Value, json};
 
-    let dir = std::env::temp_dir().join(format!("puhui-runner-{}", ulid::Ulid::new()));
-    let config = RunnerConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.join("data"),
-        dev_keys: dir.join("keys"),
-    };
-    let listener = tokio::net::TcpListener::bind(config.addr).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let runner = Runner::build(&config, &base).unwrap();
-    let exporter = runner
-        .consumers
-        .iter()
+    let Running {
+        base,
+        runner_backend: b,
+        issuer,
+        consumers,
+    } = start().await;
+    let exporter = consumers
+        .into_iter()
         .find(|c| c.name == "data-export")
-        .unwrap()
-        .clone();
-    let b = runner.backend.clone();
-    tokio::spawn(async move { axum::serve(listener, runner.app).await.unwrap() });
-    let issuer = DevIssuer::load(&config.dev_keys).unwrap();
+        .unwrap();
 
     let (authorized, stranger) = (
         Uscc::parse("91330212PHRK0001XR").unwrap(),
